@@ -1,0 +1,54 @@
+# The study's stages, in order. `make all` runs every stage whose inputs changed;
+# `make test` runs the test suite. Both create .venv and install the package first.
+PYTHON ?= python3
+DATA ?= data/raw/Multimodal_IMDB_dataset.zip
+VENV := .venv
+BIN := $(VENV)/bin
+FILMGENRE := $(BIN)/filmgenre
+INSTALLED := $(VENV)/.installed
+
+# Models retrain only when their inputs or the code that builds and trains them change.
+MODELS := cnn lstm
+TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)
+EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py baselines.py)
+
+.PHONY: all install prepare train evaluate report test clean help
+
+all: prepare train evaluate report
+
+help:
+	@echo "make all DATA=path/to/Multimodal_IMDB_dataset.zip   the whole study: prepare, train, evaluate, report"
+	@echo "make prepare | train | evaluate | report            one stage (and what it needs)"
+	@echo "make test                                           the test suite"
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+data/processed/manifest_%.json: $(DATA) | $(INSTALLED)
+	$(FILMGENRE) prepare --source $(DATA) --image-size $*
+
+prepare: data/processed/manifest_64.json
+
+models/%.keras: data/processed/manifest_64.json $(TRAIN_CODE) | $(INSTALLED)
+	$(FILMGENRE) train $*
+
+train: $(addprefix models/,$(addsuffix .keras,$(MODELS)))
+
+results/metrics.json: $(addprefix models/,$(addsuffix .keras,$(MODELS))) $(EVALUATE_CODE) | $(INSTALLED)
+	$(FILMGENRE) evaluate
+
+evaluate: results/metrics.json
+
+report: results/metrics.json | $(INSTALLED)
+	$(FILMGENRE) report
+
+test: $(INSTALLED)
+	FILMGENRE_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf data/processed models logs _output

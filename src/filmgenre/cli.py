@@ -1,0 +1,111 @@
+"""`filmgenre`: one command per stage of the study (prepare, train, evaluate, report, ...).
+
+Each subcommand is a thin shell over one module's function: argument parsing here, the
+work there, so the tests and the Quarto documents call the same code as the CLI.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from filmgenre import config
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the way
+
+
+def _prepare(args) -> None:
+    from filmgenre import dataset
+
+    dataset.prepare(Path(args.source), image_size=args.image_size, progress=not args.quiet)
+
+
+def _vocab(args) -> None:
+    from filmgenre import features
+
+    vocabulary = features.train_vocabulary(max_tokens=args.size)
+    print(f"{len(vocabulary)} tokens; the first {args.first}:")
+    print(" ".join(vocabulary[: args.first]))
+
+
+def _train(args) -> None:
+    from filmgenre import train
+
+    train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
+                mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="filmgenre",
+        description="Classify films by genre from posters (CNN) and overviews (LSTM). "
+        "Stages in order: prepare -> train -> evaluate -> report (`make all` runs them all).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="validate the dataset, cache resized posters, make the split",
+        description="Extract (safely) and validate Multimodal_IMDB_dataset.zip, decode and resize every "
+        "poster once into data/processed/, and write the seeded 70/10/20 split to data/splits.csv "
+        "(kept if it already exists). Idempotent: a rerun with the same source and size does nothing.",
+    )
+    prepare.add_argument("--source", default=str(config.paths().default_source),
+                         help="the dataset zip or its extracted folder (default: %(default)s)")
+    prepare.add_argument("--image-size", type=int, default=config.IMAGE_SIZE,
+                         help="side in pixels of the cached square posters (default: %(default)s)")
+    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
+    prepare.set_defaults(run=_prepare)
+
+    vocab = commands.add_parser(
+        "vocab", help="print the first words of the overview vocabulary",
+        description="Adapt the TextVectorization encoder on the training overviews and print its "
+        "vocabulary, most frequent first ('' is padding, [UNK] the out-of-vocabulary token).",
+    )
+    vocab.add_argument("--first", type=int, default=200, help="how many tokens to print (default: %(default)s)")
+    vocab.add_argument("--size", type=int, default=config.VOCAB_SIZE, help="vocabulary size (default: %(default)s)")
+    vocab.set_defaults(run=_vocab)
+
+    from filmgenre.models import MODELS  # imports Keras: a few seconds, the price of listing the models
+
+    train = commands.add_parser(
+        "train", help="train one model (best checkpoint on validation loss, resumable)",
+        description="Train a model on the training split, validating on the validation split (never "
+        "test). Writes models/RUN.keras and results/RUN/{history.csv,train.json}; RUN is the model's "
+        "name, or NAME-limitN for a --limit smoke run. Interrupted? Rerun the same command: it resumes "
+        "from the last finished epoch.",
+        epilog="models:\n" + "\n".join(f"  {name:14} {spec.description}" for name, spec in MODELS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("model", choices=list(MODELS), metavar="MODEL", help="which model (see below)")
+    train.add_argument("--epochs", type=int, help="maximum epochs (default: the model's, e.g. cnn 40, lstm 20)")
+    train.add_argument("--seed", type=int, default=config.SEED, help="random seed (default: %(default)s)")
+    train.add_argument("--limit", type=int, metavar="N", help="train on the first N training films only (smoke run)")
+    train.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="(default: %(default)s)")
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="float16 compute on a GPU (bfloat16 on a CPU), float32 weights and outputs")
+    train.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    train.add_argument("--strategy", choices=["default", "mirrored"], default="default",
+                       help="'mirrored': tf.distribute.MirroredStrategy over all GPUs (two logical CPUs "
+                       "without a GPU)")
+    train.set_defaults(run=_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from filmgenre.dataset import DatasetError
+
+    try:
+        args.run(args)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was kept; rerun the same command to continue.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

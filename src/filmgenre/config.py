@@ -1,0 +1,65 @@
+"""Every path and constant of the study, in one place.
+
+Paths resolve from the project root (the folder holding ``pyproject.toml``), never from
+the working directory, so the CLI, the tests and the Quarto documents (which execute in
+their own folders) all read and write the same files. ``FILMGENRE_ROOT`` overrides it.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _find_root() -> Path:
+    if "FILMGENRE_ROOT" in os.environ:
+        return Path(os.environ["FILMGENRE_ROOT"]).resolve()
+    for folder in [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]:
+        if (folder / "pyproject.toml").is_file() and (folder / "src" / "filmgenre").is_dir():
+            return folder
+    return Path.cwd()
+
+
+ROOT = _find_root()
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each stage reads and writes, below one project root."""
+
+    root: Path
+
+    data = property(lambda self: self.root / "data")
+    raw = property(lambda self: self.data / "raw")
+    processed = property(lambda self: self.data / "processed")
+    splits = property(lambda self: self.data / "splits.csv")
+    default_source = property(lambda self: self.raw / "Multimodal_IMDB_dataset.zip")
+    models = property(lambda self: self.root / "models")
+    results = property(lambda self: self.root / "results")
+    logs = property(lambda self: self.root / "logs")
+    figures = property(lambda self: self.root / "report" / "figures")
+    bench = property(lambda self: self.results / "bench.json")
+    metrics = property(lambda self: self.results / "metrics.json")
+
+
+def paths() -> Paths:
+    """The project's paths, read at call time so tests can point ``ROOT`` at a scratch project."""
+    return Paths(ROOT)
+
+
+CSV_NAME = "IMDB_overview_genres.csv"
+IMAGES_DIR_NAME = "Images"
+
+# The 25 one-hot columns, in the CSV's order (which is also the model's output order).
+GENRES = [
+    "Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary",
+    "Drama", "Family", "Fantasy", "History", "Horror", "Music", "Musical", "Mystery",
+    "N/A", "News", "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport", "Thriller",
+    "War", "Western",
+]
+
+IMAGE_SIZE = 64
+BATCH_SIZE = 64
+VOCAB_SIZE = 10_000
+SEED = 42
+SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+

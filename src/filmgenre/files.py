@@ -1,0 +1,78 @@
+"""Atomic writes and hashes: an interrupted run never leaves a half-written result.
+
+Every result file is written beside its target under a temporary name and moved into
+place with ``os.replace``, which is atomic on POSIX file systems.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str, suffix: str = ""):
+    """Yield a temporary path next to ``target``; move it into place only on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix)
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(target: Path | str, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(target: Path | str, data) -> None:
+    write_text(target, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def write_csv(target: Path | str, frame, **to_csv_kwargs) -> None:
+    """Write a pandas DataFrame atomically (index off unless asked)."""
+    to_csv_kwargs.setdefault("index", False)
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, **to_csv_kwargs)
+
+
+def read_json(path: Path | str, default=None):
+    path = Path(path)
+    if not path.exists():
+        return default
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def merge_json(target: Path | str, section: str, values: dict) -> dict:
+    """Replace one top-level section of a JSON file, keeping the others."""
+    data = read_json(target, default={})
+    data[section] = values
+    write_json(target, data)
+    return data
+
+
+def sha256(path: Path | str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _jsonable(value):
+    """Let numpy scalars and arrays, and paths, pass through ``json.dumps``."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,95 @@
+"""The models, each readable in one screen: the assignment's CNN and LSTM, then ours.
+
+``MODELS`` maps each name that ``filmgenre train`` accepts to how it is built, what it
+reads (posters or overviews) and its training defaults.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+from keras import layers
+
+from filmgenre import config
+
+N_GENRES = len(config.GENRES)
+SPEC_METRICS = ["precision", "recall"]
+
+
+def _compile(model: keras.Model, learning_rate: float, jit_compile: bool | str = "auto") -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall"),
+                 keras.metrics.AUC(name="auc")],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def spec_cnn(image_size: int = config.IMAGE_SIZE, jit_compile: bool | str = "auto") -> keras.Model:
+    """The assignment's poster CNN (Functional API): 3,464,601 parameters at 64x64."""
+    conv = dict(kernel_size=3, padding="same", activation="relu")
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="Input")
+    x = layers.Conv2D(16, strides=2, name="Conv0", **conv)(inputs)
+    x = layers.Dropout(0.2, name="Drop1")(x)
+    x = layers.Conv2D(32, name="Conv1", **conv)(x)
+    x = layers.Conv2D(32, name="Conv2", **conv)(x)
+    x = layers.Dropout(0.2, name="Drop2")(x)
+    x = layers.MaxPooling2D(name="Pool1")(x)
+    x = layers.Conv2D(64, name="Conv3", **conv)(x)
+    x = layers.Conv2D(64, name="Conv4", **conv)(x)
+    x = layers.Dropout(0.2, name="Drop3")(x)
+    x = layers.MaxPooling2D(name="Pool2")(x)
+    x = layers.Conv2D(128, name="Conv5", **conv)(x)
+    x = layers.Conv2D(128, name="Conv6", **conv)(x)
+    x = layers.Dropout(0.2, name="Drop4")(x)
+    x = layers.MaxPooling2D(name="Pool3")(x)
+    x = layers.Flatten(name="Flat")(x)
+    x = layers.Dense(1024, activation="relu", name="FC1")(x)
+    x = layers.Dropout(0.5, name="Drop5")(x)
+    x = layers.Dense(1024, activation="relu", name="FC2")(x)
+    x = layers.Dropout(0.5, name="Drop6")(x)
+    outputs = layers.Dense(N_GENRES, activation="sigmoid", dtype="float32", name="Output")(x)
+    return _compile(keras.Model(inputs, outputs, name="spec_cnn"), 1e-4, jit_compile)
+
+
+def spec_lstm(encoder: layers.TextVectorization, jit_compile: bool | str = "auto") -> keras.Model:
+    """The assignment's overview BiLSTM (Sequential): 4,303,129 trainable parameters.
+
+    The course text says 265 embedding units in one place and 256 in another; 256 is used.
+    The encoder is the first layer, so the saved model carries its vocabulary.
+    """
+    model = keras.Sequential([
+        keras.Input(shape=(1,), dtype="string", name="overview"),
+        encoder,
+        layers.Embedding(len(encoder.get_vocabulary()), 256, mask_zero=True, name="Embedding"),
+        layers.Bidirectional(layers.LSTM(256, dropout=0.5, recurrent_dropout=0.2, return_sequences=True),
+                             name="BiLSTM1"),
+        layers.Bidirectional(layers.LSTM(128, dropout=0.5, recurrent_dropout=0.2), name="BiLSTM2"),
+        layers.Dense(128, activation="relu", name="Dense"),
+        layers.Dropout(0.8, name="Dropout"),
+        layers.Dense(N_GENRES, activation="sigmoid", dtype="float32", name="Output"),
+    ], name="spec_lstm")
+    return _compile(model, 1e-3, jit_compile)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How ``train`` builds and feeds one model."""
+
+    build: Callable[..., keras.Model]
+    reads: str  # "posters" or "overviews"
+    epochs: int
+    patience: int
+    image_size: int = config.IMAGE_SIZE
+    description: str = ""
+    options: dict = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "cnn": ModelSpec(spec_cnn, "posters", epochs=40, patience=8,
+                     description="the assignment's poster CNN"),
+    "lstm": ModelSpec(spec_lstm, "overviews", epochs=20, patience=5,
+                      description="the assignment's overview BiLSTM"),
+}

@@ -1,0 +1,219 @@
+"""Stage 3, `filmgenre train NAME`: fit one model with the assignment's callbacks.
+
+A run writes ``models/<run>.keras`` and ``results/<run>/{history.csv,train.json}``, where
+``<run>`` is the model's name (``cnn-limit200`` for a ``--limit 200`` smoke run, so a
+smoke run never overwrites the full run's results). Work in progress lives in
+``logs/<run>/``: the Keras ``BackupAndRestore`` state (rerun the same command after an
+interruption and it continues from the last finished epoch), the best weights so far,
+the growing history and the TensorBoard logs. Results are copied out atomically at the
+end, so an interrupted run never leaves half a result behind.
+"""
+
+import json
+import math
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from filmgenre import config, features, files, models
+
+
+# Known and harmless with tf.data input: Keras asks for shuffling the dataset already does,
+# and length-bucketed batches have no cardinality known before the first epoch ends.
+warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
+warnings.filterwarnings("ignore", message=r"Your input ran out of data")
+
+
+def learning_rate_schedule(epoch: int, learning_rate: float, base: float) -> float:
+    """The assignment's schedule: constant for 10 epochs, then x exp(-0.01) each epoch.
+
+    Written in closed form from the base rate, so a run resumed after an interruption
+    gets exactly the rate an uninterrupted run would have had.
+    """
+    return base * math.exp(-0.01 * max(0, epoch - 9))
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds each epoch took (training plus validation), for ``train.json``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def configure_runtime(seed: int, strategy: str, mixed_precision: bool):
+    """Seeds, determinism, precision and the distribution strategy, before any model exists."""
+    if strategy == "mirrored":
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:  # two logical CPUs, so the multi-device code path runs on a CPU machine
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+        devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")]
+        distribution = tf.distribute.MirroredStrategy(devices)
+    else:
+        distribution = tf.distribute.get_strategy()
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    if mixed_precision:
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+        keras.mixed_precision.set_global_policy("mixed_float16" if has_gpu else "mixed_bfloat16")
+    return distribution
+
+
+def git_commit() -> str | None:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def versions() -> dict:
+    import sklearn
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__}
+
+
+def run_name(name: str, limit: int | None) -> str:
+    return name if limit is None else f"{name}-limit{limit}"
+
+
+def build_datasets(spec, limit: int | None, batch_size: int, seed: int, bucket_by_length: bool = True):
+    """Training and validation datasets for what the model reads (never the test split)."""
+    val_limit = None if limit is None else max(limit // 4, batch_size)
+    posters = spec.reads == "posters"
+    train_films = features.load_split("train", posters, spec.image_size, limit)
+    val_films = features.load_split("val", posters, spec.image_size, val_limit)
+    if posters:
+        return (train_films,
+                features.poster_dataset(train_films.posters, train_films.labels, batch_size, True, seed),
+                features.poster_dataset(val_films.posters, val_films.labels, batch_size))
+    return (train_films,
+            features.overview_dataset(train_films.overviews, train_films.labels, batch_size, True, seed,
+                                      bucket_by_length),
+            features.overview_dataset(val_films.overviews, val_films.labels, batch_size))
+
+
+def build_model(name: str, spec, train_films, jit_compile: bool):
+    if spec.reads == "posters":
+        return spec.build(image_size=spec.image_size, jit_compile=jit_compile, **spec.options)
+    return spec.build(features.text_encoder(train_films.overviews), jit_compile=jit_compile, **spec.options)
+
+
+def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: int | None = None,
+          batch_size: int = config.BATCH_SIZE, mixed_precision: bool = False, jit_compile: bool = False,
+          strategy: str = "default", verbose: int | str = "auto") -> dict:
+    """Train model ``name`` (a key of ``models.MODELS``) and write its artifacts."""
+    spec = models.MODELS[name]
+    epochs = spec.epochs if epochs is None else epochs
+    run = run_name(name, limit)
+    where = config.paths()
+    work = where.logs / run
+    settings = {"model": name, "epochs": epochs, "seed": seed, "limit": limit, "batch_size": batch_size,
+                "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy}
+    _reset_stale_backup(work, settings)
+
+    distribution = configure_runtime(seed, strategy, mixed_precision)
+    with distribution.scope():
+        train_films, train_data, val_data = build_datasets(spec, limit, batch_size, seed)
+        model = build_model(name, spec, train_films, jit_compile)
+    base_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+    history_log = work / "history.csv"
+    best_weights = work / "best.weights.h5"
+    earlier = pd.read_csv(history_log) if history_log.exists() else None
+    timer = EpochTimer()
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(work / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(best_weights), monitor="val_loss", save_best_only=True, save_weights_only=True,
+            initial_value_threshold=float(earlier["val_loss"].min()) if earlier is not None and len(earlier) else None),
+        keras.callbacks.LearningRateScheduler(lambda epoch, rate: learning_rate_schedule(epoch, rate, base_rate)),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(history_log), append=True),
+        keras.callbacks.TensorBoard(str(work / "tensorboard")),
+        timer,
+    ]
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    print(f"Training {run}: {spec.description}, {model.count_params():,} parameters, "
+          f"{len(train_films.ids)} training films, up to {epochs} epochs.", flush=True)
+    model.fit(train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
+
+    if best_weights.exists():
+        model.load_weights(str(best_weights))
+    history = _dedupe_resumed(pd.read_csv(history_log))
+    best = int(history["val_loss"].idxmin())
+    summary = {
+        "model": name,
+        "run": run,
+        "description": spec.description,
+        "parameters": int(model.count_params()),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "training_films": int(len(train_films.ids)),
+        "epochs_requested": epochs,
+        "epochs_run": int(len(history)),
+        "best_epoch": int(history.at[best, "epoch"]) + 1,
+        "best_val_loss": float(history.at[best, "val_loss"]),
+        "seconds_per_epoch": round(float(np.median(timer.seconds)), 2) if timer.seconds else None,
+        "seconds_per_epoch_all": [round(s, 2) for s in timer.seconds],
+        "settings": settings,
+        "devices": _devices(),
+        "versions": versions(),
+        "git_commit": git_commit(),
+    }
+    model_path = where.models / f"{run}.keras"
+    with files.atomic_path(model_path) as tmp:
+        model.save(tmp)
+    files.write_csv(where.results / run / "history.csv", history)
+    files.write_json(where.results / run / "train.json", summary)
+    for leftover in (history_log, best_weights, work / "settings.json"):
+        leftover.unlink(missing_ok=True)
+    print(f"Saved {model_path} (best epoch {summary['best_epoch']}, val_loss {summary['best_val_loss']:.4f}) "
+          f"and {where.results / run}/", flush=True)
+    return summary
+
+
+def _reset_stale_backup(work, settings: dict) -> None:
+    """A backup left by a run with other settings must not be resumed: start afresh."""
+    recorded = work / "settings.json"
+    if recorded.exists() and json.loads(recorded.read_text()) != settings:
+        print(f"Discarding the interrupted run in {work}: it had other settings.", flush=True)
+        shutil.rmtree(work)
+    elif (work / "backup").exists():
+        print(f"Resuming the interrupted run from {work / 'backup'}.", flush=True)
+    work.mkdir(parents=True, exist_ok=True)
+    files.write_json(recorded, settings)
+
+
+def _dedupe_resumed(history: pd.DataFrame) -> pd.DataFrame:
+    """An epoch interrupted after logging is rerun on resume: keep its last record."""
+    return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+
+
+def _devices() -> list[str]:
+    return [f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()]
+
+
+def load_model(path):
+    """Load a saved model with Keras ``safe_mode`` (no arbitrary code from the file)."""
+    return keras.saving.load_model(path, safe_mode=True)

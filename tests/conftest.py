@@ -1,0 +1,130 @@
+"""A tiny generated dataset with every poster flavour, and a scratch project to run it in.
+
+The generated films have a learnable signal (each genre tints its posters and puts its
+own words into the overviews), so a few epochs of training move the metrics.
+"""
+
+import csv
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from filmgenre import config  # noqa: E402
+
+REAL_ZIP = Path(os.environ.get("FILMGENRE_DATA", config.ROOT.parent / "shared" / "data" / "Multimodal_IMDB_dataset.zip"))
+REPO_SPLITS = config.ROOT / "data" / "splits.csv"
+FLAVOURS = ["rgb", "grayscale", "cmyk", "progressive", "png"]
+COLOURS = {"Action": (220, 40, 30), "Comedy": (240, 220, 40), "Drama": (40, 60, 200), "Horror": (20, 20, 20)}
+WORDS = {"Action": "explosion chase fight", "Comedy": "funny laugh silly", "Drama": "tears family loss",
+         "Horror": "ghost blood scream"}
+
+
+def poster_bytes(colour, flavour: str, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour) + rng.normal(0, 25, (120, 80, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    buffer = io.BytesIO()
+    if flavour == "grayscale":
+        image.convert("L").save(buffer, "JPEG")
+    elif flavour == "cmyk":
+        image.convert("CMYK").save(buffer, "JPEG")
+    elif flavour == "progressive":
+        image.save(buffer, "JPEG", progressive=True)
+    elif flavour == "png":
+        image.save(buffer, "PNG")
+    else:
+        image.save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def film_rows(count: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    genres = list(COLOURS)
+    rows = []
+    for index in range(count):
+        chosen = sorted(rng.choice(genres, size=rng.integers(1, 3), replace=False).tolist())
+        row = {"Id": f"tt{index:07d}", "Genre": str(chosen)}
+        row.update({g: int(g in chosen) for g in config.GENRES})
+        filler = " ".join(rng.choice(["a", "the", "man", "woman", "city", "night", "story"], size=rng.integers(3, 15)))
+        row["Overview"] = f"{filler} {' '.join(WORDS[g] for g in chosen)} {filler}."
+        rows.append(row)
+    return rows
+
+
+def write_dataset(folder: Path, rows: list[dict], missing: tuple[str, ...] = (), corrupt: tuple[str, ...] = (),
+                  orphans: int = 2) -> Path:
+    """Write ``Multimodal_IMDB_dataset/`` under ``folder`` as the real zip lays it out."""
+    root = folder / "Multimodal_IMDB_dataset"
+    images = root / "Images"
+    images.mkdir(parents=True)
+    columns = ["Id", "Genre", *config.GENRES, "Overview"]
+    with open(root / config.CSV_NAME, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    for index, row in enumerate(rows):
+        if row["Id"] in missing:
+            continue
+        chosen = [g for g in COLOURS if int(row[g])]
+        colour = np.mean([COLOURS[g] for g in chosen], axis=0) if chosen else (128, 128, 128)
+        data = b"not an image at all" if row["Id"] in corrupt else poster_bytes(colour, FLAVOURS[index % 5], index)
+        (images / f"{row['Id']}.jpg").write_bytes(data)
+    for index in range(orphans):
+        (images / f"tt9{index:06d}.jpg").write_bytes(poster_bytes((128, 128, 128), "rgb", index))
+    return root
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(folder.rglob("*")):
+            bundle.write(path, path.relative_to(folder.parent))
+    return archive
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A scratch project root: everything the stages write goes below it."""
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.setattr(config, "ROOT", root)
+    return root
+
+
+@pytest.fixture
+def tiny_zip(tmp_path) -> Path:
+    """48 films in every poster flavour, one poster missing, one corrupt, two orphan images."""
+    rows = film_rows(48)
+    source = tmp_path / "source"
+    folder = write_dataset(source, rows, missing=("tt0000007",), corrupt=("tt0000011",))
+    return zip_folder(folder, tmp_path / "Multimodal_IMDB_dataset.zip")
+
+
+@pytest.fixture
+def prepared(project, tiny_zip):
+    """The scratch project after `prepare` on the tiny dataset (a larger one: training needs films)."""
+    from filmgenre import dataset
+
+    dataset.prepare(tiny_zip, progress=False, log=lambda *_: None)
+    return project
+
+
+@pytest.fixture(scope="session")
+def trainable_zip(tmp_path_factory) -> Path:
+    """240 clean films: enough for short training runs on every split."""
+    folder = tmp_path_factory.mktemp("trainable")
+    return zip_folder(write_dataset(folder, film_rows(240, seed=1), orphans=0), folder / "Multimodal_IMDB_dataset.zip")
+
+
+@pytest.fixture
+def trainable(project, trainable_zip):
+    from filmgenre import dataset
+
+    dataset.prepare(trainable_zip, progress=False, log=lambda *_: None)
+    return project

@@ -1,0 +1,149 @@
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REAL_ZIP, REPO_SPLITS, film_rows, write_dataset, zip_folder
+from filmgenre import cli, config, dataset
+
+
+def files_under(folder):
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def test_prepare_decodes_every_flavour_and_skips_bad_posters(prepared, capsys):
+    manifest = json.loads((prepared / "data/processed/manifest_64.json").read_text())
+    assert manifest["films"] == 48
+    assert manifest["posters_missing"] == ["tt0000007"]
+    assert manifest["posters_undecodable"] == ["tt0000011"]
+    assert manifest["posters_used"] == 46  # grayscale, CMYK, progressive and PNG-as-.jpg all decoded
+    assert manifest["images_without_film"] == 2
+    films, ids, images = dataset.load_processed()
+    assert images.shape == (46, 64, 64, 3) and images.dtype == np.uint8
+    assert set(films.loc[films["has_poster"] == 0, "Id"]) == {"tt0000007", "tt0000011"}
+    assert len(films) == 48  # films without a poster stay for the text models
+
+
+def test_cached_posters_keep_their_colour(prepared):
+    """A CMYK or grayscale JPEG must come out as RGB close to what was drawn."""
+    films, ids, images = dataset.load_processed()
+    row = {film_id: i for i, film_id in enumerate(ids)}
+    # Film 2 is CMYK (index % 5 == 2); its mean colour is its genres' mean colour.
+    cmyk = films.iloc[2]
+    from conftest import COLOURS
+    expected = np.mean([COLOURS[g] for g in COLOURS if cmyk[g]], axis=0)
+    assert np.abs(images[row[cmyk["Id"]]].mean(axis=(0, 1)) - expected).max() < 20
+
+
+def test_prepare_writes_a_stratified_split_and_is_idempotent(prepared, tiny_zip):
+    split = pd.read_csv(prepared / "data/splits.csv")
+    counts = split["split"].value_counts()
+    assert set(counts.index) == {"train", "val", "test"}
+    assert counts["train"] > counts["test"] > counts["val"]
+    before = {p: p.stat().st_mtime_ns for p in files_under(prepared / "data")}
+    messages = []
+    dataset.prepare(tiny_zip, progress=False, log=messages.append)
+    assert any("Up to date" in m for m in messages)
+    assert {p: p.stat().st_mtime_ns for p in files_under(prepared / "data")} == before
+
+
+def test_split_is_reproducible_and_respects_fractions():
+    films = pd.DataFrame(film_rows(400))
+    for genre in config.GENRES:
+        films[genre] = films[genre].astype(int)
+    first, second = dataset.make_split(films, seed=3), dataset.make_split(films, seed=3)
+    pd.testing.assert_frame_equal(first, second)
+    shares = first["split"].value_counts(normalize=True)
+    assert shares["train"] == pytest.approx(0.7, abs=0.02)
+    assert shares["test"] == pytest.approx(0.2, abs=0.02)
+    # Each genre is spread like the whole: its share in test is near 20%.
+    for genre in ["Action", "Comedy", "Drama", "Horror"]:
+        positives = films[genre] == 1
+        assert (first.loc[positives, "split"] == "test").mean() == pytest.approx(0.2, abs=0.05)
+
+
+def test_an_existing_split_of_other_films_is_refused(prepared, tiny_zip):
+    pd.DataFrame({"Id": ["tt1"], "split": ["train"]}).to_csv(prepared / "data/splits.csv", index=False)
+    (prepared / "data/processed/manifest_64.json").unlink()
+    with pytest.raises(dataset.DatasetError, match=r"splits.csv: its Ids do not match.*delete it"):
+        dataset.prepare(tiny_zip, progress=False, log=lambda *_: None)
+
+
+def bad_csv_case(tmp_path, project, change):
+    rows = film_rows(12)
+    change(rows)
+    folder = write_dataset(tmp_path / "bad", rows)
+    return zip_folder(folder, tmp_path / "bad.zip")
+
+
+CSV_FAULTS = {
+    "label not 0/1": (lambda rows: rows[3].update(Drama=2), r"line 5 \(Id tt0000003\): genre column 'Drama' is '2'"),
+    "duplicate Id": (lambda rows: rows[5].update(Id="tt0000001"), r"line 7 \(Id tt0000001\): this Id appears more than once"),
+    "empty overview": (lambda rows: rows[2].update(Overview="  "), r"line 4 \(Id tt0000002\): empty Overview"),
+    "no genre": (lambda rows: rows[4].update({g: 0 for g in config.GENRES}), r"line 6 \(Id tt0000004\): no genre is set"),
+}
+
+
+@pytest.mark.parametrize("fault", list(CSV_FAULTS))
+def test_csv_faults_are_named_and_nothing_is_written(tmp_path, project, fault):
+    change, message = CSV_FAULTS[fault]
+    archive = bad_csv_case(tmp_path, project, change)
+    with pytest.raises(dataset.DatasetError, match=message) as error:
+        dataset.prepare(archive, progress=False, log=lambda *_: None)
+    assert "IMDB_overview_genres.csv" in str(error.value)
+    assert not (project / "data/processed").exists()
+    assert not (project / "data/splits.csv").exists()
+    assert not (project / "results").exists()
+
+
+def test_missing_columns_are_listed(tmp_path, project):
+    folder = write_dataset(tmp_path / "cols", film_rows(5))
+    table = pd.read_csv(folder / config.CSV_NAME).drop(columns=["Overview", "Western"])
+    table.to_csv(folder / config.CSV_NAME, index=False)
+    with pytest.raises(dataset.DatasetError, match=r"missing column\(s\) Overview, Western"):
+        dataset.prepare(folder, progress=False, log=lambda *_: None)
+
+
+def hostile_zip(tmp_path, name: str, link: bool = False):
+    archive = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("Multimodal_IMDB_dataset/IMDB_overview_genres.csv", "Id\n")
+        entry = zipfile.ZipInfo(name)
+        if link:
+            entry.external_attr = (0o120777 << 16)
+        bundle.writestr(entry, "/etc/passwd" if link else "evil")
+    return archive
+
+
+@pytest.mark.parametrize("name, link, reason", [
+    ("../../escaped.txt", False, "climbs out of the folder"),
+    ("/tmp/filmgenre_absolute.txt", False, "has an absolute path"),
+    ("Multimodal_IMDB_dataset/Images/link.jpg", True, "is a symbolic link"),
+])
+def test_unsafe_zip_entries_are_refused_before_anything_is_written(tmp_path, project, name, link, reason):
+    archive = hostile_zip(tmp_path, name, link)
+    before = set(files_under(tmp_path))
+    with pytest.raises(dataset.DatasetError, match=reason):
+        dataset.prepare(archive, progress=False, log=lambda *_: None)
+    assert set(files_under(tmp_path)) == before  # nothing extracted, anywhere
+    assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_cli_reports_a_bad_source_with_exit_code_2(project, capsys):
+    assert cli.main(["prepare", "--source", str(project / "nowhere.zip"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "nowhere.zip: no such file" in error and "--source" in error
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"real dataset not at {REAL_ZIP}")
+def test_prepare_on_the_real_zip(project):
+    manifest = dataset.prepare(REAL_ZIP, progress=False, log=lambda *_: None)
+    assert manifest["films"] == 6325
+    assert manifest["images_without_film"] == 1571
+    assert manifest["posters_used"] + len(manifest["posters_missing"]) + len(manifest["posters_undecodable"]) == 6325
+    assert manifest["genre_counts"]["Drama"] == 3422
+    # The seeded split is reproducible: made afresh, it equals the committed one.
+    pd.testing.assert_frame_equal(pd.read_csv(project / "data/splits.csv"), pd.read_csv(REPO_SPLITS))
