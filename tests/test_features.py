@@ -1,0 +1,48 @@
+import numpy as np
+import tensorflow as tf
+
+from filmgenre import config, features
+
+
+def test_poster_dataset_yields_unit_floats_and_labels(trainable):
+    films = features.load_split("train", posters=True)
+    batches = features.poster_dataset(films.posters, films.labels, batch_size=16, training=True)
+    images, labels = next(iter(batches))
+    assert images.shape == (16, 64, 64, 3) and images.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+    assert labels.shape == (16, len(config.GENRES)) and labels.dtype == tf.float32
+    assert sum(len(b[0]) for b in batches) == len(films.ids)
+
+
+def test_evaluation_batches_keep_the_films_order(trainable):
+    films = features.load_split("val", posters=True)
+    labels = np.concatenate([b[1].numpy() for b in features.poster_dataset(films.posters, films.labels)])
+    np.testing.assert_array_equal(labels, films.labels)
+    texts = np.concatenate([b[0].numpy() for b in features.overview_dataset(films.overviews, films.labels)])
+    assert [t.decode() for t in texts] == films.overviews.tolist()
+
+
+def test_length_buckets_group_similar_overviews(trainable):
+    films = features.load_split("train")
+    batches = features.overview_dataset(films.overviews, films.labels, batch_size=8, training=True)
+    seen, spreads = 0, []
+    for texts, labels in batches:
+        lengths = [len(t.split()) for t in texts.numpy()]
+        spreads.append(max(lengths) - min(lengths))
+        seen += len(lengths)
+    assert seen == len(films.ids)  # every film once per epoch
+    shuffled_spread = np.ptp([len(t.split()) for t in films.overviews[:8]])
+    assert np.median(spreads) < max(shuffled_spread, 1) + 1
+
+
+def test_encoder_is_adapted_on_training_overviews_only(trainable):
+    train = features.load_split("train")
+    encoder = features.text_encoder(train.overviews, max_tokens=50)
+    vocabulary = encoder.get_vocabulary()
+    assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) <= 50
+    train_words = {w for text in train.overviews for w in text.lower().replace(".", " ").split()}
+    assert set(vocabulary[2:]) <= train_words
+    # Variable length by default (per-batch padding), fixed when asked.
+    assert encoder(tf.constant(["a b", "a b c d e"])).shape[1] == 5
+    fixed = features.text_encoder(train.overviews, max_tokens=50, sequence_length=64)
+    assert fixed(tf.constant(["a b"])).shape == (1, 64)

@@ -1,0 +1,61 @@
+import numpy as np
+import keras
+
+from filmgenre import models
+
+CNN_SUMMARY = [  # (name, type, output shape, parameters): the assignment's table
+    ("Input", "InputLayer", (None, 64, 64, 3), 0),
+    ("Conv0", "Conv2D", (None, 32, 32, 16), 448),
+    ("Drop1", "Dropout", (None, 32, 32, 16), 0),
+    ("Conv1", "Conv2D", (None, 32, 32, 32), 4640),
+    ("Conv2", "Conv2D", (None, 32, 32, 32), 9248),
+    ("Drop2", "Dropout", (None, 32, 32, 32), 0),
+    ("Pool1", "MaxPooling2D", (None, 16, 16, 32), 0),
+    ("Conv3", "Conv2D", (None, 16, 16, 64), 18496),
+    ("Conv4", "Conv2D", (None, 16, 16, 64), 36928),
+    ("Drop3", "Dropout", (None, 16, 16, 64), 0),
+    ("Pool2", "MaxPooling2D", (None, 8, 8, 64), 0),
+    ("Conv5", "Conv2D", (None, 8, 8, 128), 73856),
+    ("Conv6", "Conv2D", (None, 8, 8, 128), 147584),
+    ("Drop4", "Dropout", (None, 8, 8, 128), 0),
+    ("Pool3", "MaxPooling2D", (None, 4, 4, 128), 0),
+    ("Flat", "Flatten", (None, 2048), 0),
+    ("FC1", "Dense", (None, 1024), 2098176),
+    ("Drop5", "Dropout", (None, 1024), 0),
+    ("FC2", "Dense", (None, 1024), 1049600),
+    ("Drop6", "Dropout", (None, 1024), 0),
+    ("Output", "Dense", (None, 25), 25625),
+]
+
+
+def test_spec_cnn_matches_the_assignment_summary():
+    model = models.spec_cnn()
+    rows = [(layer.name, type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+            for layer in model.layers]
+    assert rows == CNN_SUMMARY
+    assert model.count_params() == 3_464_601
+    activations = {layer.name: layer.get_config().get("activation") for layer in model.layers}
+    assert all(activations[f"Conv{i}"] == "relu" for i in range(7))
+    assert activations["FC1"] == activations["FC2"] == "relu" and activations["Output"] == "sigmoid"
+    rates = {layer.name: layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)}
+    assert rates == {"Drop1": 0.2, "Drop2": 0.2, "Drop3": 0.2, "Drop4": 0.2, "Drop5": 0.5, "Drop6": 0.5}
+    assert model.get_layer("Conv0").strides == (2, 2)
+    assert keras.ops.convert_to_numpy(model.optimizer.learning_rate) == np.float32(1e-4)
+
+
+def test_spec_lstm_has_the_assignment_parameter_count():
+    encoder = keras.layers.TextVectorization(max_tokens=10_000)
+    encoder.adapt(np.array([f"w{i} w{i + 1}" for i in range(12_000)]))
+    assert len(encoder.get_vocabulary()) == 10_000
+    model = models.spec_lstm(encoder)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 4_303_129
+    assert model.get_layer("Embedding").output_dim == 256
+    assert model.get_layer("Dropout").rate == 0.8
+    first = model.get_layer("BiLSTM1").forward_layer
+    assert (first.units, first.dropout, first.recurrent_dropout, first.return_sequences) == (256, 0.5, 0.2, True)
+
+
+def test_every_registered_model_reads_a_known_input():
+    assert {"cnn", "lstm"} <= set(models.MODELS)
+    assert {spec.reads for spec in models.MODELS.values()} <= {"posters", "overviews"}
