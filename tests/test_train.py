@@ -81,3 +81,13 @@ def test_cli_trains_with_a_mirrored_strategy_on_two_logical_cpus(trainable):
     assert finished.returncode == 0, finished.stderr[-2000:]
     recorded = json.loads((trainable / "results" / "cnn-limit128" / "train.json").read_text())
     assert recorded["settings"]["strategy"] == "mirrored" and recorded["epochs_run"] == 1
+
+
+@pytest.mark.parametrize("name", ["poster_cnn", "glove_lstm"])
+def test_our_models_train_on_a_tiny_dataset(trainable, trainable_zip, name):
+    from filmgenre import dataset, models
+
+    dataset.prepare(trainable_zip, image_size=models.MODELS[name].image_size, progress=False, log=lambda *_: None)
+    summary = train.train(name, epochs=2, limit=96, verbose=0)
+    assert summary["epochs_run"] == 2 and summary["model"] == name
+    assert (trainable / "models" / f"{name}-limit96.keras").exists()

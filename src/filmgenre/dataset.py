@@ -303,17 +303,37 @@ def prepare(
         "split_counts": split["split"].value_counts().to_dict(),
     }
     files.write_json(outputs["manifest"], manifest)
-    if record_timing:
-        files.merge_json(where.bench, "prepare", {
+    files.write_json(where.results / "dataset.json", dataset_summary(table, manifest))
+    if record_timing:  # one entry per poster size, so preparing 96 px keeps the 64 px figure
+        timings = files.read_json(where.bench, default={}).get("prepare", {})
+        timings[f"{image_size}px"] = {
             "command": f"filmgenre prepare --source {source} --image-size {image_size}",
             "posters": len(poster_ids),
-            "image_size": image_size,
             "decode_resize_seconds": round(seconds, 3),
             "posters_per_second": round(len(poster_ids) / seconds, 1) if seconds else None,
-            "method": "tf.data map(decode_jpeg ratio=2 when the poster is >= 2x the target, resize), AUTOTUNE",
-        })
+            "method": "tf.data map(decode_jpeg, ratio=2 when the poster is >= 2x the target; resize), AUTOTUNE",
+        }
+        files.merge_json(where.bench, "prepare", timings)
     _print_summary(manifest, log)
     return manifest
+
+
+def dataset_summary(table: pd.DataFrame, manifest: dict) -> dict:
+    """What the report says about the data, committed so it renders without the dataset."""
+    words = table["Overview"].str.split().str.len()
+    genres_per_film = table[config.GENRES].sum(axis=1)
+    return {
+        "films": len(table),
+        "posters_used": manifest["posters_used"],
+        "posters_skipped": manifest["posters_missing"] + manifest["posters_undecodable"],
+        "images_without_film": manifest["images_without_film"],
+        "split_counts": {s: int((table["split"] == s).sum()) for s in config.SPLIT_FRACTIONS},
+        "genre_counts": {s: {g: int(table.loc[table["split"] == s, g].sum()) for g in config.GENRES}
+                         for s in config.SPLIT_FRACTIONS},
+        "genres_per_film": {str(k): int(v) for k, v in genres_per_film.value_counts().sort_index().items()},
+        "overview_words": {"mean": round(float(words.mean()), 1), "median": float(words.median()),
+                           "max": int(words.max())},
+    }
 
 
 def _print_summary(manifest: dict, log) -> None:

