@@ -8,7 +8,7 @@ FILMGENRE := $(BIN)/filmgenre
 INSTALLED := $(VENV)/.installed
 
 # Models retrain only when their inputs or the code that builds and trains them change.
-MODELS := cnn lstm
+MODELS := cnn lstm poster_cnn glove_lstm
 TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)
 EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py baselines.py)
 
@@ -29,6 +29,10 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+$(DATA):
+	@echo "error: $(DATA) not found. Get Multimodal_IMDB_dataset.zip (see data/README.md), then: make all DATA=path/to/it" >&2
+	@exit 2
+
 data/processed/manifest_%.json: $(DATA) | $(INSTALLED)
 	$(FILMGENRE) prepare --source $(DATA) --image-size $*
 
@@ -36,6 +40,8 @@ prepare: data/processed/manifest_64.json
 
 models/%.keras: data/processed/manifest_64.json $(TRAIN_CODE) | $(INSTALLED)
 	$(FILMGENRE) train $*
+
+models/poster_cnn.keras: data/processed/manifest_96.json
 
 train: $(addprefix models/,$(addsuffix .keras,$(MODELS)))
 

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from filmgenre import config
+from filmgenre import FilmgenreError, config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the way
 
@@ -33,6 +33,13 @@ def _train(args) -> None:
 
     train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
                 mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy)
+
+
+def _report(args) -> None:
+    from filmgenre import render
+
+    for output in render.report(config.ROOT, quarto=args.quarto):
+        print(output)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,16 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="'mirrored': tf.distribute.MirroredStrategy over all GPUs (two logical CPUs "
                        "without a GPU)")
     train.set_defaults(run=_train)
+
+    report = commands.add_parser(
+        "report", help="render the report and the analysis (PDF and HTML) from results/",
+        description="Execute and render report/report.qmd (PDF via Typst, and HTML) and analysis/*.qmd "
+        "(HTML) into _output/, reading only results/. Uses Quarto when it is on PATH; otherwise a "
+        "preview of the Quarto output built with nbclient, pandoc and typst.",
+    )
+    report.add_argument("--quarto", choices=["auto", "always", "never"], default="auto",
+                        help="auto: Quarto if installed, else the preview renderer (default: %(default)s)")
+    report.set_defaults(run=_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from filmgenre.dataset import DatasetError
-
     try:
         args.run(args)
-    except DatasetError as error:
+    except FilmgenreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

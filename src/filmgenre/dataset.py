@@ -16,10 +16,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from filmgenre import config, files
+from filmgenre import FilmgenreError, config, files
 
 
-class DatasetError(Exception):
+class DatasetError(FilmgenreError):
     """Bad input: the message says which file, where, and what to do."""
 
 

@@ -1,0 +1,272 @@
+"""Tests of filmgenre.render: the Quarto-less fallback renderer (nbclient + pandoc + typst)."""
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbclient")
+pytest.importorskip("pypandoc")
+pytest.importorskip("typst")
+pypdf = pytest.importorskip("pypdf")
+
+from filmgenre import render  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DEMO = textwrap.dedent(
+    '''\
+    ---
+    title: "Render *demo*"
+    author: "Test Author"
+    date: 2024-05-01
+    format:
+      html:
+        embed-resources: true
+      typst:
+        papersize: a4
+        margin:
+          x: 2.5cm
+          y: 2.5cm
+        fontsize: 10pt
+    execute:
+      echo: false
+    ---
+
+    # Setup
+
+    ```{python}
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    answer = 6 * 7
+    rows = pd.DataFrame({"model": ["cnn", "lstm"], "micro_f1": [0.512, 0.431]})
+    ```
+
+    The answer is `{python} answer` and the best model is `{python} rows.loc[rows.micro_f1.idxmax(), "model"]`.
+    @fig-second is numbered by position, after @fig-demo; [@tbl-demo] lists the scores.
+    Code stays literal: `@fig-demo` and `` `{python} not_evaluated` ``.
+
+    ```{python}
+    #| label: fig-demo
+    #| fig-cap: "Demo curve"
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.plot([0, 1, 2], [0, 1, 4])
+    plt.show()
+    ```
+
+    ```{python}
+    #| label: tbl-demo
+    #| tbl-cap: Demo scores
+    rows
+    ```
+
+    ```{python}
+    #| label: fig-second
+    #| fig-cap: Second figure
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.bar(["a", "b"], [1, 2])
+    plt.show()
+    ```
+    '''
+)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def _html_text(html: str) -> str:
+    return _norm(re.sub(r"<[^>]+>", "", html.replace("&nbsp;", " ")))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    qmd = folder / "demo.qmd"
+    qmd.write_text(DEMO, encoding="utf-8")
+    result = render.render_document(qmd, formats=("html", "pdf"), output_dir=folder / "out")
+    return result
+
+
+def test_renders_html_and_pdf(demo):
+    html, pdf = demo.outputs["html"], demo.outputs["pdf"]
+    assert html == html.parent / "demo.html" and html.is_file()
+    assert pdf.name == "demo.pdf" and pdf.is_file()
+    text = html.read_text(encoding="utf-8")
+    assert text.count('src="data:image/png;base64,') == 2, "both figures are embedded as PNG"
+    reader = pypdf.PdfReader(str(pdf))
+    assert len(reader.pages) == 1
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842), "papersize: a4"
+
+
+def test_cross_references_are_numbered_in_order_of_appearance(demo):
+    assert demo.labels == ["fig-demo", "tbl-demo", "fig-second"]
+    assert demo.numbers == {"fig-demo": 1, "tbl-demo": 1, "fig-second": 2}
+    assert set(demo.references) == {"fig-demo", "fig-second", "tbl-demo"}
+    html = demo.outputs["html"].read_text(encoding="utf-8")
+    text = _html_text(html)
+    assert "Figure 2 is numbered by position, after Figure 1; Table 1 lists" in text
+    assert '<a href="#fig-demo">' in html and 'id="fig-demo"' in html and 'id="tbl-demo"' in html
+    assert "Figure 1: Demo curve" in text and "Figure 2: Second figure" in text
+    assert "Table 1: Demo scores" in text
+    assert "@fig-second" not in text and "?@" not in text
+    pdf_text = _norm(" ".join(p.extract_text() for p in pypdf.PdfReader(str(demo.outputs["pdf"])).pages))
+    assert "Figure 2 is numbered by position, after Figure 1" in pdf_text
+    assert "Figure 1: Demo curve" in pdf_text and "Table 1: Demo scores" in pdf_text
+    assert "cnn" in pdf_text and "0.431" in pdf_text, "the DataFrame became a Typst table"
+
+
+def test_inline_expressions_are_evaluated(demo):
+    text = _html_text(demo.outputs["html"].read_text(encoding="utf-8"))
+    assert "The answer is 42 and the best model is cnn." in text
+    pdf_text = _norm(pypdf.PdfReader(str(demo.outputs["pdf"])).pages[0].extract_text())
+    assert "The answer is 42" in pdf_text
+    # code spans stay code: neither evaluated nor resolved
+    assert "@fig-demo and `{python} not_evaluated`" in text
+
+
+def test_echo_false_hides_code(demo):
+    html = demo.outputs["html"].read_text(encoding="utf-8")
+    assert "plt.subplots" not in html
+    roles = [cell.metadata["filmgenre"]["role"] for cell in demo.notebook.cells]
+    assert roles == ["setup", "markdown", "code", "inline", "markdown", "code", "code", "code"]
+    assert demo.notebook.cells[2].source.startswith("import matplotlib")
+    assert all(c.execution_count for c in demo.notebook.cells if c.cell_type == "code"), "executed notebook"
+
+
+def test_undefined_reference_is_an_error(tmp_path):
+    qmd = tmp_path / "bad.qmd"
+    qmd.write_text("---\ntitle: x\n---\n\nSee @fig-missing and @tbl-demo.\n\n"
+                   "```{python}\n#| label: tbl-demo\n#| tbl-cap: T\nprint(1)\n```\n", encoding="utf-8")
+    check = render.check_references(qmd)
+    assert check.undefined == ["fig-missing"] and not check.ok
+    assert check.labels == ["tbl-demo"]
+    with pytest.raises(render.RenderError, match="@fig-missing"):
+        render.render_document(qmd, formats="html", output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_label_is_reported():
+    text = "```{python}\n#| label: fig-a\n1\n```\n\n```{python}\n#| label: fig-a\n2\n```\n\n@fig-a\n"
+    check = render.check_references(text)
+    assert check.duplicates == ["fig-a"] and not check.ok
+
+
+def test_raising_cell_fails_with_document_and_cell(tmp_path):
+    qmd = tmp_path / "boom.qmd"
+    qmd.write_text(textwrap.dedent("""\
+        ---
+        title: boom
+        ---
+
+        ```{python}
+        #| label: allowed
+        #| error: true
+        raise KeyError("tolerated")
+        ```
+
+        ```{python}
+        #| label: bad-cell
+        x = 1
+        raise ValueError("boom at cell")
+        ```
+        """), encoding="utf-8")
+    with pytest.raises(render.RenderError) as info:
+        render.render_document(qmd, formats="html", output_dir=tmp_path / "out")
+    message = str(info.value)
+    assert "boom.qmd" in message and "'bad-cell'" in message and "line 11" in message
+    assert "ValueError" in message and "boom at cell" in message
+    assert info.value.cell == "bad-cell" and info.value.ename == "ValueError"
+    assert not (tmp_path / "out" / "boom.html").exists()
+
+
+def test_error_true_cell_renders_its_traceback(tmp_path):
+    qmd = tmp_path / "tolerated.qmd"
+    qmd.write_text("```{python}\n#| error: true\nraise KeyError('tolerated')\n```\n\nAfter.\n", encoding="utf-8")
+    result = render.render_document(qmd, formats="html", output_dir=tmp_path)
+    html = result.outputs["html"].read_text(encoding="utf-8")
+    assert "KeyError" in html and "tolerated" in html and "After." in html
+
+
+def test_parse_qmd_cells_options_and_fences():
+    doc = render.parse_qmd(Path("x.qmd"), text=textwrap.dedent("""\
+        ---
+        title: T
+        ---
+
+        Text `{python} a` here.
+
+        ````markdown
+        ```{python}
+        not_a_cell()
+        ```
+        ````
+
+        ```{python}
+        #| label: fig-x
+        #| fig-cap: "A: caption"
+        #| echo: false
+        plot()
+        ```
+        """))
+    kinds = [c.kind for c in doc.cells]
+    assert kinds == ["markdown", "code"]
+    assert "not_a_cell()" in doc.cells[0].source
+    code = doc.cells[1]
+    assert code.options == {"label": "fig-x", "fig-cap": "A: caption", "echo": False}
+    assert code.code == "plot()" and code.line == 13
+    assert render.inline_expressions(doc.cells[0].source) == ["a"]
+    assert doc.meta["title"] == "T"
+
+
+def test_cell_options_are_yaml():
+    doc = render.parse_qmd(Path("x.qmd"), text=textwrap.dedent("""\
+        ```{python}
+        #| label: tbl-a
+        #| tbl-cap: "Scores, by model"
+        #| warning: false
+        #| fig-subcap:
+        #|   - one
+        #|   - two
+        x = 1
+        ```
+        """))
+    (cell,) = doc.cells
+    assert cell.options == {"label": "tbl-a", "tbl-cap": "Scores, by model", "warning": False,
+                            "fig-subcap": ["one", "two"]}
+    assert cell.code == "x = 1" and cell.source.startswith("#| label: tbl-a")
+    with pytest.raises(render.RenderError, match="line 1"):
+        render.parse_qmd(Path("x.qmd"), text="```{python}\n#| label: [unclosed\n1\n```\n")
+
+
+def test_project_config_and_render_list(tmp_path):
+    config = render.load_project(ROOT)
+    assert config["project"]["output-dir"] == "_output"
+    assert config["execute"]["freeze"] is False
+    assert "report/report.qmd" in config["project"]["render"]
+
+    (tmp_path / "_quarto.yml").write_text(
+        "project:\n  output-dir: _out\n  render:\n    - a.qmd\n    - sub/*.qmd\n    - '!sub/skip.qmd'\n",
+        encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    for name in ("a.qmd", "b.qmd", "sub/c.qmd", "sub/skip.qmd"):
+        (tmp_path / name).write_text("Hello.\n", encoding="utf-8")
+    assert render.project_documents(tmp_path) == [tmp_path / "a.qmd", tmp_path / "sub" / "c.qmd"]
+    assert render.default_output_dir(tmp_path / "sub" / "c.qmd") == tmp_path / "_out" / "sub"
+
+
+def test_report_fallback_and_quarto_choice(tmp_path, monkeypatch):
+    (tmp_path / "_quarto.yml").write_text("project:\n  output-dir: _output\n  render:\n    - analysis/*.qmd\n",
+                                          encoding="utf-8")
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "note.qmd").write_text(
+        "---\ntitle: Note\nformat: html\n---\n\n```{python}\nimport os\nhere = os.path.basename(os.getcwd())\n```\n\n"
+        "Ran in `{python} here`.\n", encoding="utf-8")
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    with pytest.raises(render.RenderError, match="quarto is not on PATH"):
+        render.report(tmp_path, quarto="always")
+    paths = render.report(tmp_path, quarto="auto")
+    assert paths == [tmp_path / "_output" / "analysis" / "note.html"]
+    assert "Ran in analysis." in _html_text(paths[0].read_text(encoding="utf-8")), "cwd = the document's folder"
