@@ -35,6 +35,20 @@ def _train(args) -> None:
                 mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy)
 
 
+def _evaluate(args) -> None:
+    from filmgenre import evaluate
+
+    if args.check:
+        stale = evaluate.stale()
+        for name, reasons in stale.items():
+            print(f"{name}: stale ({'; '.join(reasons)})")
+        if stale:
+            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)")
+        print("results/metrics.json matches its inputs")
+        return
+    evaluate.evaluate_all(args.names or None)
+
+
 def _report(args) -> None:
     from filmgenre import render
 
@@ -96,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="'mirrored': tf.distribute.MirroredStrategy over all GPUs (two logical CPUs "
                        "without a GPU)")
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="test metrics, per-genre tables and confusion matrices of every model and baseline",
+        description="For every trained model (models/*.keras) and every baseline (prior, tfidf_logreg, "
+        "poster_histogram): predict the validation and test films, choose the decision rule on "
+        "validation (global threshold, per-genre thresholds or top-k), and write test metrics to "
+        "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv.",
+    )
+    evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
+    evaluate.add_argument("--check", action="store_true",
+                          help="only check that metrics.json still matches its inputs (exit 2 if stale)")
+    evaluate.set_defaults(run=_evaluate)
 
     report = commands.add_parser(
         "report", help="render the report and the analysis (PDF and HTML) from results/",

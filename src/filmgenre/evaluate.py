@@ -1,0 +1,578 @@
+"""Stage 4, `filmgenre evaluate`: from trained models and baselines to the report's numbers.
+
+For every model (``models/<name>.keras``) and every baseline (``baselines.BASELINES``):
+
+1. probabilities for the validation and test films -> ``results/<name>/predictions.csv``
+   (``Id``, ``split``, one column per genre; rounded to 6 decimals, and every number
+   below is computed from exactly the rounded values that file holds);
+2. a decision rule chosen on validation only (``choose_rule``): the best global threshold
+   of a grid, per-genre thresholds, or the top k genres (k = 1, 2, 3), whichever has the
+   best validation micro-F1; ``apply_rule`` turns probabilities into 0/1 genres;
+3. metrics with scikit-learn on validation and test (``compute_metrics``), also at the
+   fixed 0.5 threshold the course used; genres with no positive film in the evaluated
+   split are left out of the macro averages and named;
+4. ``results/<name>/{per_genre,confusion_per_genre,confusion_genres}.csv`` on test;
+5. ``results/metrics.json``: everything above plus provenance (SHA-256 of every input) so
+   ``stale()`` can tell when a result no longer matches its model, data or split;
+6. the CNN/LSTM comparison on test (``agreement``, ``sample_films``) -> ``results/samples.csv``.
+
+The evaluation set of a split is its films that have a poster: the same films for every
+model, poster or text, so rows of the tables compare.
+"""
+
+import datetime
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, hamming_loss,
+                             multilabel_confusion_matrix, precision_recall_fscore_support, roc_auc_score)
+
+from filmgenre import FilmgenreError, baselines, config, dataset, files
+from filmgenre.features import Films
+
+SPLITS = ("val", "test")
+GRID = np.round(np.arange(1, 100) / 100, 2)  # global and per-genre thresholds tried: 0.01 ... 0.99
+TOP_KS = (1, 2, 3)
+PER_GENRE_MIN_POSITIVES = 5  # fewer validation positives: the genre keeps the global threshold
+FIXED_RULE = {"kind": "global", "threshold": 0.5}  # the course's rule, always reported
+DECIMALS = 6
+PAIRS = [("cnn", "lstm")]  # model pairs compared film by film (agreement, samples)
+RIGHT_DEFINITION = "a model is right on a film when its top-1 genre is one of the film's true genres"
+
+
+class EvaluateError(FilmgenreError):
+    """Nothing to evaluate, or inputs that do not fit together: the message says what to run."""
+
+
+# --------------------------------------------------------------------------- decision rules
+def apply_rule(probabilities: np.ndarray, rule: dict) -> np.ndarray:
+    """0/1 genres (int8, films x genres) from probabilities under a decision rule.
+
+    ``{"kind": "global", "threshold": t}``: every genre with probability >= t.
+    ``{"kind": "per_genre", "thresholds": [t_0, ..., t_24]}``: genre g when its probability >= t_g.
+    ``{"kind": "top_k", "k": k}``: the k most probable genres (ties: the earlier genre).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    kind = rule["kind"]
+    if kind == "global":
+        return (probabilities >= rule["threshold"]).astype(np.int8)
+    if kind == "per_genre":
+        thresholds = np.asarray(rule["thresholds"], dtype=np.float64)
+        if thresholds.shape != (probabilities.shape[1],):
+            raise ValueError(f"{len(thresholds)} thresholds for {probabilities.shape[1]} genres")
+        return (probabilities >= thresholds[None, :]).astype(np.int8)
+    if kind == "top_k":
+        top = np.argsort(-probabilities, axis=1, kind="stable")[:, : rule["k"]]
+        predicted = np.zeros(probabilities.shape, dtype=np.int8)
+        np.put_along_axis(predicted, top, 1, axis=1)
+        return predicted
+    raise ValueError(f"unknown decision rule kind {kind!r}")
+
+
+def describe_rule(rule: dict) -> str:
+    if rule["kind"] == "global":
+        return f"threshold {rule['threshold']:g}"
+    if rule["kind"] == "top_k":
+        return f"top-{rule['k']}"
+    return "per-genre thresholds"
+
+
+def micro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+    return float(f1_score(labels, predicted, average="micro", zero_division=0))
+
+
+def _middle_best(scores: np.ndarray) -> int:
+    """Index of the best score; among ties, the middle one (the centre of a plateau)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    best = np.flatnonzero(np.isclose(scores, scores.max(), rtol=0, atol=1e-12))
+    return int(best[len(best) // 2])
+
+
+def choose_rule(probabilities: np.ndarray, labels: np.ndarray,
+                min_positives: int = PER_GENRE_MIN_POSITIVES) -> tuple[dict, list[dict]]:
+    """The decision rule with the best micro-F1 on these (validation) films, and every candidate.
+
+    Candidates, in order: the best global threshold of ``GRID``; top-k for k in ``TOP_KS``;
+    per-genre thresholds (each genre's own F1-best threshold of ``GRID``; genres with fewer
+    than ``min_positives`` positives keep the global threshold). Ties on a grid go to the
+    middle of the best plateau; ties between candidates to the earlier (simpler) one.
+    Returns ``(rule, [{"rule": ..., "val_f1_micro": ...}, ...])``.
+    """
+    labels = np.asarray(labels).astype(np.int8)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    global_scores = [micro_f1(labels, probabilities >= t) for t in GRID]
+    best_global = float(GRID[_middle_best(global_scores)])
+    rules = [{"kind": "global", "threshold": best_global}]
+    rules += [{"kind": "top_k", "k": k} for k in TOP_KS]
+
+    genre_scores = np.array([f1_score(labels, probabilities >= t, average=None, zero_division=0) for t in GRID])
+    support = labels.sum(axis=0)
+    thresholds = [float(GRID[_middle_best(genre_scores[:, g])]) if support[g] >= min_positives else best_global
+                  for g in range(labels.shape[1])]
+    rules.append({"kind": "per_genre", "thresholds": thresholds, "min_positives": min_positives})
+
+    candidates = [{"rule": rule, "val_f1_micro": micro_f1(labels, apply_rule(probabilities, rule))}
+                  for rule in rules]
+    best = max(range(len(candidates)), key=lambda i: (candidates[i]["val_f1_micro"], -i))
+    return candidates[best]["rule"], candidates
+
+
+# --------------------------------------------------------------------------- metrics
+def _present(labels: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(labels.sum(axis=0) > 0)
+
+
+def _none_if_nan(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def compute_metrics(labels: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
+                    genres: Sequence[str] = config.GENRES) -> dict:
+    """Multi-label metrics (scikit-learn, ``zero_division=0``) of 0/1 predictions and probabilities.
+
+    micro and samples averages use every genre; macro and weighted averages, macro average
+    precision and macro ROC-AUC only the genres with at least one positive film here
+    (``excluded_genres`` names the others; ROC-AUC also needs a negative film). Micro
+    average precision and ROC-AUC pool every (film, genre) pair.
+    """
+    labels = np.asarray(labels).astype(np.int8)
+    predicted = np.asarray(predicted).astype(np.int8)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    present = _present(labels)
+    both = np.flatnonzero((labels.sum(axis=0) > 0) & (labels.sum(axis=0) < len(labels)))
+    result = {"films": int(len(labels))}
+    for average in ("micro", "macro", "weighted", "samples"):
+        restrict = {"labels": present} if average in ("macro", "weighted") else {}
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            labels, predicted, average=average, zero_division=0, **restrict)
+        result[f"f1_{average}"] = float(f1)
+        result[f"precision_{average}"] = float(precision)
+        result[f"recall_{average}"] = float(recall)
+    result["average_precision_macro"] = float(
+        average_precision_score(labels[:, present], probabilities[:, present], average="macro"))
+    result["roc_auc_macro"] = (float(roc_auc_score(labels[:, both], probabilities[:, both], average="macro"))
+                               if len(both) else None)
+    result["average_precision_micro"] = float(average_precision_score(labels, probabilities, average="micro"))
+    result["roc_auc_micro"] = float(roc_auc_score(labels, probabilities, average="micro"))
+    result["subset_accuracy"] = float(accuracy_score(labels, predicted))
+    result["hamming_loss"] = float(hamming_loss(labels, predicted))
+    result["genres_per_film_true"] = float(labels.sum(axis=1).mean())
+    result["genres_per_film_predicted"] = float(predicted.sum(axis=1).mean())
+    result["excluded_genres"] = [genres[g] for g in range(labels.shape[1]) if g not in set(present)]
+    return result
+
+
+def per_genre_table(labels: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
+                    genres: Sequence[str] = config.GENRES) -> pd.DataFrame:
+    """One row per genre: support, predicted count, precision, recall, F1, average precision, ROC-AUC.
+
+    Average precision and ROC-AUC are empty (NaN) for a genre without positive films.
+    """
+    labels = np.asarray(labels).astype(np.int8)
+    predicted = np.asarray(predicted).astype(np.int8)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, average=None, zero_division=0)
+    present = _present(labels)
+    both = [g for g in present if labels[:, g].sum() < len(labels)]
+    average_precision = np.full(labels.shape[1], np.nan)
+    average_precision[present] = average_precision_score(labels[:, present], probabilities[:, present], average=None)
+    roc_auc = np.full(labels.shape[1], np.nan)
+    if both:
+        roc_auc[both] = roc_auc_score(labels[:, both], probabilities[:, both], average=None)
+    return pd.DataFrame({
+        "genre": list(genres), "support": support.astype(int), "predicted": predicted.sum(axis=0).astype(int),
+        "precision": precision, "recall": recall, "f1": f1,
+        "average_precision": average_precision, "roc_auc": roc_auc,
+    })
+
+
+def confusion_tables(labels: np.ndarray, predicted: np.ndarray,
+                     genres: Sequence[str] = config.GENRES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-genre 2x2 counts (genre, tn, fp, fn, tp) and the genre-by-genre matrix.
+
+    In the genre-by-genre matrix, row g (a true genre) and column h (a predicted genre)
+    hold the fraction of the films of true genre g that were predicted h; the diagonal is
+    each genre's recall. Rows of genres without films are empty (NaN).
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    predicted = np.asarray(predicted).astype(np.int64)
+    matrices = multilabel_confusion_matrix(labels, predicted)  # [[tn, fp], [fn, tp]] per genre
+    per_genre = pd.DataFrame({"genre": list(genres), "tn": matrices[:, 0, 0], "fp": matrices[:, 0, 1],
+                              "fn": matrices[:, 1, 0], "tp": matrices[:, 1, 1]})
+    support = labels.sum(axis=0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = (labels.T @ predicted) / support[:, None]
+    fractions[support == 0] = np.nan
+    genre_by_genre = pd.DataFrame(fractions, columns=list(genres))
+    genre_by_genre.insert(0, "genre", list(genres))
+    return per_genre, genre_by_genre
+
+
+# --------------------------------------------------------------------------- predictions
+def evaluation_films(split: str, image_size: int = config.IMAGE_SIZE) -> Films:
+    """The films every model is evaluated on: those of ``split`` that have a poster."""
+    from filmgenre import features
+
+    return features.load_split(split, posters=True, image_size=image_size)
+
+
+def model_spec(name: str):
+    """The ``ModelSpec`` of a trained run (``cnn``, or ``cnn-limit200`` for a smoke run)."""
+    from filmgenre import models
+
+    return models.MODELS[name.split("-limit")[0]]
+
+
+def predict_model(name: str, targets: Sequence[Films]) -> list[np.ndarray]:
+    """Probabilities of the saved model ``models/<name>.keras`` for each film set (order kept)."""
+    from filmgenre import features, train
+
+    spec = model_spec(name)
+    model = train.load_model(config.paths().models / f"{name}.keras")
+    outputs = []
+    for films in targets:
+        if spec.reads == "posters":
+            data = features.poster_dataset(films.posters, films.labels)
+        else:
+            data = features.overview_dataset(films.overviews, films.labels)
+        outputs.append(np.asarray(model.predict(data, verbose=0), dtype=np.float64))
+    return outputs
+
+
+def quantise(probabilities: np.ndarray) -> np.ndarray:
+    """Round to ``DECIMALS`` through the very text written to ``predictions.csv``."""
+    text = np.char.mod(f"%.{DECIMALS}f", np.asarray(probabilities, dtype=np.float64))
+    return text.astype(np.float64)
+
+
+def predictions_path(name: str) -> Path:
+    return config.paths().results / name / "predictions.csv"
+
+
+def read_predictions(name: str) -> pd.DataFrame:
+    """``results/<name>/predictions.csv`` with its probabilities exactly as written."""
+    path = predictions_path(name)
+    if not path.exists():
+        raise EvaluateError(f"{path}: not found. Run `filmgenre evaluate {name}` first.")
+    return pd.read_csv(path, dtype={"Id": str, "split": str})
+
+
+def write_predictions(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarray]) -> None:
+    frames = []
+    for split in SPLITS:
+        frame = pd.DataFrame(probabilities[split], columns=config.GENRES)
+        frame.insert(0, "split", split)
+        frame.insert(0, "Id", films[split].ids)
+        frames.append(frame)
+    files.write_csv(predictions_path(name), pd.concat(frames, ignore_index=True), float_format=f"%.{DECIMALS}f")
+
+
+# --------------------------------------------------------------------------- provenance
+_hash_cache: dict[tuple, str] = {}
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _hash_cache:
+        _hash_cache[key] = files.sha256(path)
+    return _hash_cache[key]
+
+
+def _inputs(name: str) -> dict[str, Path]:
+    """Every file a result depends on, by its path relative to the project root."""
+    where = config.paths()
+    processed = dataset.processed_paths(config.IMAGE_SIZE)
+    inputs = {"data/splits.csv": where.splits, "data/processed/films.csv": processed["films"]}
+    if name in baselines.BASELINES:
+        if baselines.BASELINES[name].reads == "posters":
+            inputs[f"data/processed/{processed['posters'].name}"] = processed["posters"]
+        inputs["src/filmgenre/baselines.py"] = Path(baselines.__file__)
+    else:
+        spec = model_spec(name)
+        inputs[f"models/{name}.keras"] = where.models / f"{name}.keras"
+        if spec.reads == "posters":
+            posters = dataset.processed_paths(spec.image_size)["posters"]
+            inputs[f"data/processed/{posters.name}"] = posters
+    inputs["src/filmgenre/evaluate.py"] = Path(__file__)
+    return inputs
+
+
+def provenance(name: str) -> dict:
+    """SHA-256 of every input of ``name``'s result (and a baseline's parameters)."""
+    record = {"inputs": {key: _sha256(path) for key, path in _inputs(name).items()},
+              "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if name in baselines.BASELINES:
+        record["baseline"] = {"description": baselines.BASELINES[name].description,
+                              "params": _jsonable(baselines.BASELINES[name].params)}
+    return record
+
+
+def _jsonable(value):
+    import json
+
+    return json.loads(json.dumps(value, default=files._jsonable))
+
+
+def stale(metrics: dict | None = None) -> dict[str, list[str]]:
+    """Results that no longer match their inputs: ``{name: [reasons]}``, empty when all are current.
+
+    A result is stale when a recorded input (model file, split, film table, poster cache,
+    evaluation or baseline code) changed or disappeared, a baseline's parameters changed,
+    or its predictions file is gone. A model comparison is stale when either model is.
+    """
+    metrics = files.read_json(config.paths().metrics, default={}) if metrics is None else metrics
+    found: dict[str, list[str]] = {}
+    for name, entry in metrics.get("models", {}).items():
+        reasons = []
+        try:
+            current = _inputs(name)
+        except KeyError:
+            found[name] = [f"{name} is no longer a known model or baseline"]
+            continue
+        recorded = entry.get("provenance", {}).get("inputs", {})
+        for key, sha in recorded.items():
+            path = current.get(key)
+            if path is None:
+                reasons.append(f"{key} is no longer an input")
+            elif not path.exists():
+                reasons.append(f"{key} is missing")
+            elif _sha256(path) != sha:
+                reasons.append(f"{key} changed")
+        reasons += [f"{key} is a new input" for key in current if key not in recorded]
+        if name in baselines.BASELINES:
+            recorded_params = entry["provenance"].get("baseline", {}).get("params")
+            if recorded_params != _jsonable(baselines.BASELINES[name].params):
+                reasons.append(f"the parameters of baseline {name} changed")
+        if not predictions_path(name).exists():
+            reasons.append(f"{predictions_path(name).relative_to(config.paths().root)} is missing")
+        if reasons:
+            found[name] = reasons
+    for pair, entry in metrics.get("agreement", {}).items():
+        reasons = [f"{model} is stale" for model in entry["models"] if model in found]
+        reasons += [f"{model} has no result" for model in entry["models"] if model not in metrics.get("models", {})]
+        if reasons:
+            found[f"agreement:{pair}"] = reasons
+    return found
+
+
+# --------------------------------------------------------------------------- one model
+def evaluate_predictions(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarray],
+                         training_films: int | None = None) -> dict:
+    """Write ``name``'s predictions and tables; return its ``metrics.json`` entry."""
+    probabilities = {split: quantise(probabilities[split]) for split in SPLITS}
+    for split in SPLITS:
+        if probabilities[split].shape != films[split].labels.shape:
+            raise EvaluateError(f"{name}: {probabilities[split].shape} probabilities for "
+                                f"{films[split].labels.shape} {split} labels")
+    write_predictions(name, films, probabilities)
+    labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
+
+    rule, candidates = choose_rule(probabilities["val"], labels["val"])
+    entry = {"kind": "baseline" if name in baselines.BASELINES else "model"}
+    if name in baselines.BASELINES:
+        entry.update(description=baselines.BASELINES[name].description, reads=baselines.BASELINES[name].reads)
+    else:
+        entry.update(description=model_spec(name).description, reads=model_spec(name).reads)
+    entry["rule"] = rule
+    entry["rule_candidates"] = candidates
+    for split in SPLITS:
+        entry[split] = compute_metrics(labels[split], apply_rule(probabilities[split], rule), probabilities[split])
+    for split in SPLITS:
+        entry[f"{split}_at_0.5"] = compute_metrics(labels[split], apply_rule(probabilities[split], FIXED_RULE),
+                                                   probabilities[split])
+    entry["excluded_genres"] = entry["test"]["excluded_genres"]
+    entry["films"] = {"train": training_films, "val": len(films["val"].ids), "test": len(films["test"].ids)}
+
+    predicted = apply_rule(probabilities["test"], rule)
+    folder = config.paths().results / name
+    files.write_csv(folder / "per_genre.csv", per_genre_table(labels["test"], predicted, probabilities["test"]))
+    per_genre, genre_by_genre = confusion_tables(labels["test"], predicted)
+    files.write_csv(folder / "confusion_per_genre.csv", per_genre)
+    files.write_csv(folder / "confusion_genres.csv", genre_by_genre)
+    entry["provenance"] = provenance(name)
+    return entry
+
+
+# --------------------------------------------------------------------------- comparing two models
+def right_top1(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Whether the model is *right* on each film: its top-1 genre (highest probability;
+    ties: the earlier genre) is one of the film's true genres."""
+    top = np.argmax(np.asarray(probabilities), axis=1)
+    return np.asarray(labels)[np.arange(len(top)), top] > 0
+
+
+def bucket_names(a: str, b: str) -> list[str]:
+    return ["both right", f"only {a} right", f"only {b} right", "both wrong"]
+
+
+def _aligned(name: str, films: Films, split: str) -> np.ndarray:
+    table = read_predictions(name)
+    table = table[table["split"] == split]
+    if table["Id"].tolist() != films.ids.tolist():
+        raise EvaluateError(f"{predictions_path(name)}: its {split} films are not the evaluation films. "
+                            f"Run `filmgenre evaluate {name}` again.")
+    return table[config.GENRES].to_numpy(dtype=np.float64)
+
+
+def buckets(a: str, b: str, films: Films | None = None, split: str = "test") -> tuple[np.ndarray, dict]:
+    """Each film's bucket (both right / only a right / only b right / both wrong), with the
+    probabilities of both models read from their ``predictions.csv``. See ``right_top1``."""
+    films = evaluation_films(split) if films is None else films
+    probabilities = {name: _aligned(name, films, split) for name in (a, b)}
+    right_a, right_b = (right_top1(probabilities[name], films.labels) for name in (a, b))
+    names = bucket_names(a, b)
+    chosen = np.select([right_a & right_b, right_a & ~right_b, ~right_a & right_b], names[:3], names[3])
+    return chosen, probabilities
+
+
+def agreement(a: str, b: str, films: Films | None = None, split: str = "test") -> dict:
+    """How often models ``a`` and ``b`` are right (top-1 genre is a true genre) on the same films."""
+    chosen, _ = buckets(a, b, films, split)
+    counts = {name: int((chosen == name).sum()) for name in bucket_names(a, b)}
+    return {"models": [a, b], "split": split, "films": int(len(chosen)), "definition": RIGHT_DEFINITION,
+            "counts": counts, "samples": str(samples_path(a, b).relative_to(config.paths().root))}
+
+
+def _top3(probabilities: np.ndarray) -> str:
+    top = np.argsort(-probabilities, kind="stable")[:3]
+    return ", ".join(f"{config.GENRES[g]} {probabilities[g]:.2f}" for g in top)
+
+
+def sample_films(a: str, b: str, per_bucket: int = 2, films: Films | None = None, split: str = "test",
+                 seed: int = config.SEED) -> pd.DataFrame:
+    """A few test films from each bucket of ``a`` vs ``b`` (seeded, so always the same films).
+
+    Buckets: both right, only ``a`` right, only ``b`` right, both wrong, where *right* means
+    the model's top-1 genre is one of the film's true genres. Within a bucket the films
+    are drawn at random (seed ``seed``), so they are typical of it rather than extreme.
+    Columns: Id, bucket, overview, true_genres, ``<a>_top3``, ``<b>_top3`` (genre and probability).
+    """
+    films = evaluation_films(split) if films is None else films
+    chosen, probabilities = buckets(a, b, films, split)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for bucket in bucket_names(a, b):
+        members = np.flatnonzero(chosen == bucket)
+        for index in sorted(rng.choice(members, size=min(per_bucket, len(members)), replace=False)):
+            rows.append({
+                "Id": films.ids[index], "bucket": bucket, "overview": films.overviews[index],
+                "true_genres": ", ".join(g for g, on in zip(config.GENRES, films.labels[index]) if on),
+                f"{a}_top3": _top3(probabilities[a][index]), f"{b}_top3": _top3(probabilities[b][index]),
+            })
+    return pd.DataFrame(rows, columns=["Id", "bucket", "overview", "true_genres", f"{a}_top3", f"{b}_top3"])
+
+
+def samples_path(a: str, b: str) -> Path:
+    results = config.paths().results
+    return results / "samples.csv" if (a, b) == ("cnn", "lstm") else results / f"samples_{a}_vs_{b}.csv"
+
+
+# --------------------------------------------------------------------------- the stage
+def available_names() -> list[str]:
+    """Trained models present (``models/<name>.keras``, smoke runs ``*-limit*`` left out), then baselines."""
+    from filmgenre import models
+
+    trained = [name for name in models.MODELS if (config.paths().models / f"{name}.keras").exists()]
+    return trained + list(baselines.BASELINES)
+
+
+def _check_names(names: Sequence[str]) -> list[str]:
+    from filmgenre import models
+
+    for name in names:
+        if name in baselines.BASELINES:
+            continue
+        if name.split("-limit")[0] not in models.MODELS:
+            raise EvaluateError(f"unknown model or baseline '{name}'. Models: {', '.join(models.MODELS)}; "
+                                f"baselines: {', '.join(baselines.BASELINES)}.")
+        if not (config.paths().models / f"{name}.keras").exists():
+            base = name.split("-limit")[0]
+            limit = f" --limit {name.split('-limit')[1]}" if "-limit" in name else ""
+            raise EvaluateError(f"{config.paths().models / f'{name}.keras'}: not found. "
+                                f"Run `filmgenre train {base}{limit}` first.")
+    return list(names)
+
+
+def _training_films(name: str) -> int | None:
+    summary = files.read_json(config.paths().results / name / "train.json", default={})
+    return summary.get("training_films")
+
+
+def evaluate_all(names: list[str] | None = None, log=print) -> dict:
+    """Evaluate models and baselines (default: every trained model present and every baseline).
+
+    Writes ``results/<name>/`` for each, the model comparisons of ``PAIRS`` whose models
+    both have results, and ``results/metrics.json`` (entries of models not evaluated
+    this time are kept). Returns the content of ``metrics.json``.
+    """
+    where = config.paths()
+    names = available_names() if names is None else _check_names(names)
+    if not names:
+        raise EvaluateError("nothing to evaluate.")
+    sets: dict[int, dict[str, Films]] = {}
+
+    def films_at(image_size: int) -> dict[str, Films]:
+        if image_size not in sets:
+            sets[image_size] = {split: evaluation_films(split, image_size) for split in SPLITS}
+            reference = sets[min(sets)]
+            for split in SPLITS:
+                if sets[image_size][split].ids.tolist() != reference[split].ids.tolist():
+                    raise EvaluateError(f"the {split} films with a poster differ between image sizes "
+                                        f"{min(sets)} and {image_size}. Run `filmgenre prepare` again for both.")
+        return sets[image_size]
+
+    metrics = files.read_json(where.metrics, default={})
+    metrics.setdefault("models", {})
+    films = films_at(config.IMAGE_SIZE)
+    log(f"Evaluating {len(names)} model(s) and baseline(s) on {len(films['val'].ids)} validation and "
+        f"{len(films['test'].ids)} test films: {', '.join(names)}")
+    for name in names:
+        started = time.perf_counter()
+        if name in baselines.BASELINES:
+            log(f"{name}: fitting the baseline on the training films ...")
+            train_films = baselines.training_films(name)
+            outputs = baselines.run(name, [films[s] for s in SPLITS], train=train_films)
+            training = len(train_films.ids)
+            used = films
+        else:
+            log(f"{name}: predicting with {where.models / f'{name}.keras'} ...")
+            used = films_at(model_spec(name).image_size)
+            outputs = predict_model(name, [used[s] for s in SPLITS])
+            training = _training_films(name)
+        entry = evaluate_predictions(name, used, dict(zip(SPLITS, outputs)), training)
+        metrics["models"][name] = entry
+        files.write_json(where.metrics, metrics)  # after each model: an interruption keeps finished ones
+        test = entry["test"]
+        log(f"{name}: rule {describe_rule(entry['rule'])} (val micro-F1 {entry['val']['f1_micro']:.3f}); "
+            f"test micro-F1 {test['f1_micro']:.3f}, macro-F1 {test['f1_macro']:.3f}, "
+            f"macro AP {test['average_precision_macro']:.3f}, at 0.5 micro-F1 "
+            f"{entry['test_at_0.5']['f1_micro']:.3f} [{time.perf_counter() - started:.1f} s]")
+
+    for a, b in PAIRS:
+        if all(m in metrics["models"] and predictions_path(m).exists() for m in (a, b)):
+            metrics.setdefault("agreement", {})[f"{a}_vs_{b}"] = agreement(a, b, films["test"])
+            files.write_csv(samples_path(a, b), sample_films(a, b, films=films["test"]))
+            counts = metrics["agreement"][f"{a}_vs_{b}"]["counts"]
+            log(f"{a} vs {b} on test: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                + f"; samples in {samples_path(a, b).relative_to(where.root)}")
+    files.write_json(where.metrics, metrics)
+    log(f"Wrote {where.metrics.relative_to(where.root)} and results/<name>/ for {', '.join(names)}.")
+    return metrics
+
+
+def metrics_table(metrics: dict | None = None, section: str = "test",
+                  columns: Sequence[str] = ("f1_micro", "f1_macro", "f1_weighted", "f1_samples",
+                                            "precision_micro", "recall_micro",
+                                            "average_precision_macro", "roc_auc_macro")) -> pd.DataFrame:
+    """One row per model/baseline of ``metrics.json``: ``section`` metrics ("test", "val",
+    "test_at_0.5", ...) with the decision rule, for the report's tables."""
+    metrics = files.read_json(config.paths().metrics, default={}) if metrics is None else metrics
+    rows = [{"name": name, "kind": entry["kind"], "rule": describe_rule(entry["rule"]),
+             **{column: entry[section][column] for column in columns}}
+            for name, entry in metrics.get("models", {}).items()]
+    return pd.DataFrame(rows, columns=["name", "kind", "rule", *columns])

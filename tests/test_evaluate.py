@@ -1,0 +1,303 @@
+"""Evaluation: decision rules on toy cases with known answers, metrics recomputed from the
+written files, sample buckets, and stale-result detection."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
+
+from filmgenre import config, evaluate
+
+GENRES = config.GENRES
+G = len(GENRES)
+
+
+# --------------------------------------------------------------------------- decision rules
+def test_apply_rule_kinds():
+    probabilities = np.zeros((2, G))
+    probabilities[0, [0, 1, 2]] = [0.9, 0.4, 0.3]
+    probabilities[1, [3, 4]] = [0.35, 0.2]
+    assert evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.35})[:, :5].tolist() == [
+        [1, 1, 0, 0, 0], [0, 0, 0, 1, 0]]
+    thresholds = [0.5] * G
+    thresholds[2] = 0.3
+    assert evaluate.apply_rule(probabilities, {"kind": "per_genre", "thresholds": thresholds})[:, :5].tolist() == [
+        [1, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
+    top2 = evaluate.apply_rule(probabilities, {"kind": "top_k", "k": 2})
+    assert top2.sum(axis=1).tolist() == [2, 2] and top2[:, :5].tolist() == [[1, 1, 0, 0, 0], [0, 0, 0, 1, 1]]
+    with pytest.raises(ValueError):
+        evaluate.apply_rule(probabilities, {"kind": "per_genre", "thresholds": [0.5]})
+
+
+def test_top2_is_chosen_when_the_two_most_probable_genres_are_always_right():
+    """No threshold (global or per genre) separates these films; their top 2 always does."""
+    rng = np.random.default_rng(0)
+    n = 40
+    labels = np.zeros((n, G), dtype=np.int8)
+    probabilities = rng.uniform(0.0, 0.05, (n, G))
+    for film in range(n):
+        scale = 0.2 if film % 2 else 0.9  # quiet and loud films: the same genre is high in one, low in other
+        true = rng.choice(4, size=2, replace=False)
+        labels[film, true] = 1
+        probabilities[film, true] = scale * rng.uniform(0.8, 1.0, 2)
+        probabilities[film, [g for g in range(4) if g not in true]] = scale * rng.uniform(0.5, 0.7, 2)
+    rule, candidates = evaluate.choose_rule(probabilities, labels)
+    assert rule == {"kind": "top_k", "k": 2}
+    scores = {json.dumps(c["rule"]): c["val_f1_micro"] for c in candidates}
+    assert scores[json.dumps(rule)] == 1.0
+    assert sum(score == 1.0 for score in scores.values()) == 1  # the only perfect candidate
+    assert f1_score(labels, evaluate.apply_rule(probabilities, rule), average="micro") == 1.0
+
+
+def test_a_global_threshold_of_0_3_is_chosen_when_it_alone_separates():
+    """Positives have 0.30 or more, negatives 0.29 or less; films have 1 to 3 genres, so top-k
+    cannot be perfect, and 0.30 is the only grid threshold with a perfect micro-F1."""
+    rng = np.random.default_rng(1)
+    n = 60
+    labels = np.zeros((n, G), dtype=np.int8)
+    for film in range(n):
+        labels[film, rng.choice(6, size=1 + film % 3, replace=False)] = 1
+    probabilities = np.where(labels == 1, rng.uniform(0.30, 0.95, (n, G)), rng.uniform(0.0, 0.29, (n, G)))
+    probabilities[0, labels[0] == 1] = 0.30  # the lowest positive ...
+    probabilities[0, np.flatnonzero(labels[0] == 0)[0]] = 0.29  # ... and the highest negative
+    rule, candidates = evaluate.choose_rule(probabilities, labels)
+    assert rule == {"kind": "global", "threshold": 0.3}
+    assert candidates[0]["val_f1_micro"] == 1.0
+    assert all(c["val_f1_micro"] < 1.0 for c in candidates if c["rule"]["kind"] == "top_k")
+
+
+def test_per_genre_thresholds_win_when_genres_are_calibrated_differently():
+    rng = np.random.default_rng(2)
+    n = 80
+    labels = (rng.uniform(size=(n, 2)) < 0.4).astype(np.int8)
+    labels[labels.sum(axis=1) == 0, 0] = 1
+    full = np.zeros((n, G), dtype=np.int8)
+    full[:, :2] = labels
+    probabilities = np.zeros((n, G))
+    # Genre 0 separates at 0.70 (negatives up to 0.6), genre 1 at 0.20 (negatives up to 0.1).
+    probabilities[:, 0] = np.where(labels[:, 0] == 1, rng.uniform(0.7, 0.9, n), rng.uniform(0.3, 0.6, n))
+    probabilities[:, 1] = np.where(labels[:, 1] == 1, rng.uniform(0.2, 0.29, n), rng.uniform(0.0, 0.1, n))
+    rule, candidates = evaluate.choose_rule(probabilities, full)
+    assert rule["kind"] == "per_genre"
+    low0, high0 = probabilities[labels[:, 0] == 0, 0].max(), probabilities[labels[:, 0] == 1, 0].min()
+    low1, high1 = probabilities[labels[:, 1] == 0, 1].max(), probabilities[labels[:, 1] == 1, 1].min()
+    assert low0 < rule["thresholds"][0] <= high0 and low1 < rule["thresholds"][1] <= high1
+    assert f1_score(full, evaluate.apply_rule(probabilities, rule), average="micro") == 1.0
+    assert max(c["val_f1_micro"] for c in candidates if c["rule"]["kind"] != "per_genre") < 1.0
+
+
+def test_genres_without_positive_films_are_left_out_of_macro_averages_and_named():
+    rng = np.random.default_rng(3)
+    n = 50
+    labels = np.zeros((n, G), dtype=np.int8)
+    labels[:, :3] = rng.uniform(size=(n, 3)) < 0.5
+    labels[labels.sum(axis=1) == 0, 0] = 1
+    probabilities = rng.uniform(size=(n, G))
+    predicted = (probabilities >= 0.5).astype(np.int8)  # many false positives in the empty genres
+    metrics = evaluate.compute_metrics(labels, predicted, probabilities)
+    assert metrics["excluded_genres"] == GENRES[3:]
+    per_class = f1_score(labels, predicted, average=None, zero_division=0)
+    assert metrics["f1_macro"] == pytest.approx(per_class[:3].mean(), abs=1e-12)
+    assert metrics["f1_macro"] > f1_score(labels, predicted, average="macro", zero_division=0)  # 25-genre mean
+    assert metrics["average_precision_macro"] == pytest.approx(
+        np.mean([average_precision_score(labels[:, g], probabilities[:, g]) for g in range(3)]), abs=1e-12)
+    assert metrics["roc_auc_macro"] == pytest.approx(
+        np.mean([roc_auc_score(labels[:, g], probabilities[:, g]) for g in range(3)]), abs=1e-12)
+    # micro still counts the false positives in the empty genres
+    assert metrics["precision_micro"] == (labels & predicted).sum() / predicted.sum()
+    table = evaluate.per_genre_table(labels, predicted, probabilities)
+    assert table["average_precision"].isna().tolist() == [False] * 3 + [True] * (G - 3)
+
+
+def test_confusion_tables_count_and_normalise():
+    labels = np.zeros((4, G), dtype=np.int8)
+    predicted = np.zeros((4, G), dtype=np.int8)
+    labels[:, 0] = [1, 1, 0, 0]
+    labels[:, 1] = [0, 1, 1, 1]
+    predicted[:, 0] = [1, 0, 1, 0]
+    predicted[:, 1] = [1, 1, 0, 0]
+    per_genre, matrix = evaluate.confusion_tables(labels, predicted)
+    assert per_genre.loc[0, ["tn", "fp", "fn", "tp"]].tolist() == [1, 1, 1, 1]
+    assert per_genre.loc[1, ["tn", "fp", "fn", "tp"]].tolist() == [0, 1, 2, 1]
+    matrix = matrix.set_index("genre")
+    assert matrix.loc["Action", "Action"] == 0.5 and matrix.loc["Action", "Adventure"] == 1.0
+    assert matrix.loc["Adventure", "Action"] == pytest.approx(1 / 3)  # films 1, 2, 3: only film 2 predicted Action
+    assert matrix.loc["Adventure", "Adventure"] == pytest.approx(1 / 3)
+    assert matrix.loc["Drama"].isna().all()
+
+
+def test_unknown_or_untrained_names_are_refused(project):
+    with pytest.raises(evaluate.EvaluateError, match="unknown model or baseline"):
+        evaluate.evaluate_all(["no-such-model"], log=lambda *_: None)
+    with pytest.raises(evaluate.EvaluateError, match="filmgenre train cnn"):
+        evaluate.evaluate_all(["cnn"], log=lambda *_: None)
+
+
+# --------------------------------------------------------------------------- stale results
+def test_stale_detects_a_changed_split_and_baseline(trainable, monkeypatch):
+    evaluate.evaluate_all(["prior"], log=lambda *_: None)
+    assert evaluate.stale() == {}
+    splits_csv = trainable / "data" / "splits.csv"
+    split = pd.read_csv(splits_csv, dtype=str)
+    first_val, first_test = split.index[split["split"] == "val"][0], split.index[split["split"] == "test"][0]
+    split.loc[[first_val, first_test], "split"] = ["test", "val"]  # one film swapped between val and test
+    split.to_csv(splits_csv, index=False)
+    assert evaluate.stale() == {"prior": ["data/splits.csv changed"]}
+
+    evaluate.evaluate_all(["prior"], log=lambda *_: None)  # re-evaluating makes it current again
+    assert evaluate.stale() == {}
+    from filmgenre import baselines
+
+    changed = baselines.Baseline(baselines.prior, "labels", "changed", {"smoothing": 1})
+    with monkeypatch.context() as patch:
+        patch.setitem(baselines.BASELINES, "prior", changed)
+        assert evaluate.stale() == {"prior": ["the parameters of baseline prior changed"]}
+    assert evaluate.stale() == {}
+    (trainable / "results" / "prior" / "predictions.csv").unlink()
+    assert evaluate.stale() == {"prior": ["results/prior/predictions.csv is missing"]}
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, trainable_zip):
+    """A scratch project with the spec CNN and LSTM trained for one epoch, then `evaluate_all`."""
+    from filmgenre import dataset, train
+
+    root = tmp_path_factory.mktemp("evaluated")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", root)
+        dataset.prepare(trainable_zip, progress=False, log=lambda *_: None)
+        train.train("cnn", epochs=1, verbose=0)
+        train.train("lstm", epochs=1, verbose=0)
+        lines = []
+        metrics = evaluate.evaluate_all(log=lines.append)
+        yield root, metrics, lines
+
+
+def _split_labels(root):
+    films = pd.read_csv(root / "data/processed/films.csv", dtype={"Id": str, "split": str})
+    splits = pd.read_csv(root / "data/splits.csv", dtype=str)
+    return films.drop(columns="split").merge(splits, on="Id").set_index("Id")
+
+
+def _rows(root, name, split):
+    predictions = pd.read_csv(root / "results" / name / "predictions.csv", dtype={"Id": str})
+    return predictions[predictions["split"] == split]
+
+
+def test_metrics_json_matches_metrics_recomputed_from_the_written_files(evaluated):
+    root, metrics, lines = evaluated
+    assert json.loads((root / "results/metrics.json").read_text()) == metrics
+    assert list(metrics["models"]) == ["cnn", "lstm", "prior", "tfidf_logreg", "poster_histogram"]
+    films = _split_labels(root)
+    for name, entry in metrics["models"].items():
+        predictions = pd.read_csv(root / "results" / name / "predictions.csv", dtype={"Id": str})
+        assert list(predictions.columns) == ["Id", "split", *GENRES]
+        assert (predictions["split"].to_numpy() == films.loc[predictions["Id"], "split"].to_numpy()).all()
+        for split in ("val", "test"):
+            rows = _rows(root, name, split)
+            expected = films[(films["split"] == split) & (films["has_poster"] == 1)].index
+            assert rows["Id"].tolist() == expected.tolist()  # the same films, in the same order, for every model
+            labels = films.loc[rows["Id"], GENRES].to_numpy().astype(int)
+            probabilities = rows[GENRES].to_numpy()
+            present = labels.sum(axis=0) > 0
+            assert entry[split]["excluded_genres"] == [g for g, p in zip(GENRES, present) if not p]
+            for section, rule in ((split, entry["rule"]), (f"{split}_at_0.5", {"kind": "global", "threshold": 0.5})):
+                predicted = evaluate.apply_rule(probabilities, rule)
+                recorded = entry[section]
+                assert recorded["films"] == len(rows)
+                for average in ("micro", "samples"):
+                    p, r, f, _ = precision_recall_fscore_support(labels, predicted, average=average, zero_division=0)
+                    assert (recorded[f"precision_{average}"], recorded[f"recall_{average}"],
+                            recorded[f"f1_{average}"]) == (p, r, f), (name, section, average)
+                for average in ("macro", "weighted"):
+                    p, r, f, _ = precision_recall_fscore_support(labels[:, present], predicted[:, present],
+                                                                 average=average, zero_division=0)
+                    assert (recorded[f"precision_{average}"], recorded[f"recall_{average}"],
+                            recorded[f"f1_{average}"]) == pytest.approx((p, r, f), abs=1e-12), (name, section)
+                assert recorded["average_precision_macro"] == pytest.approx(average_precision_score(
+                    labels[:, present], probabilities[:, present], average="macro"), abs=1e-12)
+                assert recorded["roc_auc_macro"] == pytest.approx(roc_auc_score(
+                    labels[:, present], probabilities[:, present], average="macro"), abs=1e-12)
+        # the rule was chosen on validation: recomputing the choice gives the recorded rule
+        val = _rows(root, name, "val")
+        val_labels = films.loc[val["Id"], GENRES].to_numpy().astype(int)
+        rule, candidates = evaluate.choose_rule(val[GENRES].to_numpy(), val_labels)
+        assert rule == entry["rule"] and candidates == entry["rule_candidates"]
+        assert entry["val"]["f1_micro"] == max(c["val_f1_micro"] for c in candidates)
+        assert entry["excluded_genres"] == entry["test"]["excluded_genres"]
+        assert len(entry["excluded_genres"]) == 21  # the tiny dataset has 4 genres
+        assert entry["films"]["val"] == len(val) and entry["films"]["test"] == len(_rows(root, name, "test"))
+        inputs = entry["provenance"]["inputs"]
+        assert inputs["data/splits.csv"] == evaluate.files.sha256(root / "data/splits.csv")
+        if entry["kind"] == "model":
+            assert inputs[f"models/{name}.keras"] == evaluate.files.sha256(root / "models" / f"{name}.keras")
+    assert evaluate.stale() == {}
+    assert any(line.startswith("cnn: rule") for line in lines) and any("lstm" in line for line in lines)
+
+
+def test_per_genre_and_confusion_files_match_the_test_predictions(evaluated):
+    root, metrics, _ = evaluated
+    films = _split_labels(root)
+    for name, entry in metrics["models"].items():
+        rows = _rows(root, name, "test")
+        labels = films.loc[rows["Id"], GENRES].to_numpy().astype(int)
+        probabilities = rows[GENRES].to_numpy()
+        predicted = evaluate.apply_rule(probabilities, entry["rule"])
+        table = pd.read_csv(root / "results" / name / "per_genre.csv", keep_default_na=False, na_values=[""])
+        assert table["genre"].tolist() == GENRES
+        assert table["support"].tolist() == labels.sum(axis=0).tolist()
+        p, r, f, _ = precision_recall_fscore_support(labels, predicted, average=None, zero_division=0)
+        np.testing.assert_allclose(table[["precision", "recall", "f1"]].to_numpy(), np.column_stack([p, r, f]),
+                                   atol=1e-12)
+        for g, genre in enumerate(GENRES):
+            if labels[:, g].any():
+                assert table.loc[g, "average_precision"] == pytest.approx(
+                    average_precision_score(labels[:, g], probabilities[:, g]), abs=1e-12)
+            else:
+                assert np.isnan(table.loc[g, "average_precision"])
+        counts = pd.read_csv(root / "results" / name / "confusion_per_genre.csv", keep_default_na=False)
+        assert counts["tp"].tolist() == ((labels == 1) & (predicted == 1)).sum(axis=0).tolist()
+        assert counts["fp"].tolist() == ((labels == 0) & (predicted == 1)).sum(axis=0).tolist()
+        assert counts["fn"].tolist() == ((labels == 1) & (predicted == 0)).sum(axis=0).tolist()
+        assert counts["tn"].tolist() == ((labels == 0) & (predicted == 0)).sum(axis=0).tolist()
+        matrix = pd.read_csv(root / "results" / name / "confusion_genres.csv", keep_default_na=False,
+                             na_values=[""]).set_index("genre")
+        assert list(matrix.index) == GENRES and list(matrix.columns) == GENRES
+        for g, genre in enumerate(GENRES):
+            if labels[:, g].any():
+                np.testing.assert_allclose(matrix.loc[genre].to_numpy(), predicted[labels[:, g] == 1].mean(axis=0))
+            else:
+                assert matrix.loc[genre].isna().all()
+
+
+def test_samples_cover_the_four_buckets_and_agreement_counts_them(evaluated):
+    root, metrics, _ = evaluated
+    films = _split_labels(root)
+    cnn, lstm = _rows(root, "cnn", "test"), _rows(root, "lstm", "test")
+    labels = films.loc[cnn["Id"], GENRES].to_numpy()
+    right = {}
+    for name, rows in (("cnn", cnn), ("lstm", lstm)):
+        top = rows[GENRES].to_numpy().argmax(axis=1)
+        right[name] = labels[np.arange(len(top)), top] == 1
+    expected = {"both right": right["cnn"] & right["lstm"], "only cnn right": right["cnn"] & ~right["lstm"],
+                "only lstm right": ~right["cnn"] & right["lstm"], "both wrong": ~right["cnn"] & ~right["lstm"]}
+    agreement = metrics["agreement"]["cnn_vs_lstm"]
+    assert agreement["counts"] == {bucket: int(mask.sum()) for bucket, mask in expected.items()}
+    assert agreement["films"] == len(cnn) == sum(agreement["counts"].values())
+    samples = pd.read_csv(root / "results/samples.csv", dtype=str, keep_default_na=False)
+    assert list(samples.columns) == ["Id", "bucket", "overview", "true_genres", "cnn_top3", "lstm_top3"]
+    ids = cnn["Id"].tolist()
+    for bucket, mask in expected.items():
+        chosen = samples[samples["bucket"] == bucket]
+        assert len(chosen) == min(2, mask.sum())
+        for _, film in chosen.iterrows():
+            assert mask[ids.index(film["Id"])]
+            assert film["true_genres"] == ", ".join(g for g in GENRES if films.loc[film["Id"], g] == 1)
+            assert film["overview"] == films.loc[film["Id"], "Overview"]
+            assert len(film["cnn_top3"].split(", ")) == 3
+    # deterministic: the same films again
+    again = evaluate.sample_films("cnn", "lstm")
+    assert again["Id"].tolist() == samples["Id"].tolist()
