@@ -36,7 +36,7 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from filmgenre import evaluate
+    from filmgenre import evaluate, fusion
 
     if args.check:
         stale = evaluate.stale()
@@ -47,6 +47,7 @@ def _evaluate(args) -> None:
         print("results/metrics.json matches its inputs")
         return
     evaluate.evaluate_all(args.names or None)
+    fusion.fuse_best()
 
 
 def _report(args) -> None:
@@ -116,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="For every trained model (models/*.keras) and every baseline (prior, tfidf_logreg, "
         "poster_histogram): predict the validation and test films, choose the decision rule on "
         "validation (global threshold, per-genre thresholds or top-k), and write test metrics to "
-        "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv.",
+        "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv. Then fuse the "
+        "best poster and text models (late fusion, weight chosen on validation).",
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
     evaluate.add_argument("--check", action="store_true",

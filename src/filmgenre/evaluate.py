@@ -302,9 +302,10 @@ def _inputs(name: str) -> dict[str, Path]:
     return inputs
 
 
-def provenance(name: str) -> dict:
+def provenance(name: str, inputs: dict[str, Path] | None = None) -> dict:
     """SHA-256 of every input of ``name``'s result (and a baseline's parameters)."""
-    record = {"inputs": {key: _sha256(path) for key, path in _inputs(name).items()},
+    inputs = _inputs(name) if inputs is None else inputs
+    record = {"inputs": {key: _sha256(path) for key, path in inputs.items()},
               "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if name in baselines.BASELINES:
         record["baseline"] = {"description": baselines.BASELINES[name].description,
@@ -329,12 +330,17 @@ def stale(metrics: dict | None = None) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for name, entry in metrics.get("models", {}).items():
         reasons = []
-        try:
-            current = _inputs(name)
-        except KeyError:
-            found[name] = [f"{name} is no longer a known model or baseline"]
-            continue
         recorded = entry.get("provenance", {}).get("inputs", {})
+        if entry["kind"] == "derived":  # e.g. the fusion: its inputs are other results' files
+            package = Path(__file__).parent
+            current = {key: package / Path(key).name if key.startswith("src/filmgenre/") else config.paths().root / key
+                       for key in recorded}
+        else:
+            try:
+                current = _inputs(name)
+            except KeyError:
+                found[name] = [f"{name} is no longer a known model or baseline"]
+                continue
         for key, sha in recorded.items():
             path = current.get(key)
             if path is None:
@@ -362,8 +368,12 @@ def stale(metrics: dict | None = None) -> dict[str, list[str]]:
 
 # --------------------------------------------------------------------------- one model
 def evaluate_predictions(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarray],
-                         training_films: int | None = None) -> dict:
-    """Write ``name``'s predictions and tables; return its ``metrics.json`` entry."""
+                         training_films: int | None = None, derived: dict | None = None) -> dict:
+    """Write ``name``'s predictions and tables; return its ``metrics.json`` entry.
+
+    ``derived`` describes a result computed from other results rather than from a model
+    file or a baseline (the fusion): its ``description``, ``reads`` and ``inputs``.
+    """
     probabilities = {split: quantise(probabilities[split]) for split in SPLITS}
     for split in SPLITS:
         if probabilities[split].shape != films[split].labels.shape:
@@ -373,8 +383,10 @@ def evaluate_predictions(name: str, films: dict[str, Films], probabilities: dict
     labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
 
     rule, candidates = choose_rule(probabilities["val"], labels["val"])
-    entry = {"kind": "baseline" if name in baselines.BASELINES else "model"}
-    if name in baselines.BASELINES:
+    entry = {"kind": "baseline" if name in baselines.BASELINES else "derived" if derived else "model"}
+    if derived:
+        entry.update(description=derived["description"], reads=derived["reads"])
+    elif name in baselines.BASELINES:
         entry.update(description=baselines.BASELINES[name].description, reads=baselines.BASELINES[name].reads)
     else:
         entry.update(description=model_spec(name).description, reads=model_spec(name).reads)
@@ -394,7 +406,7 @@ def evaluate_predictions(name: str, films: dict[str, Films], probabilities: dict
     per_genre, genre_by_genre = confusion_tables(labels["test"], predicted)
     files.write_csv(folder / "confusion_per_genre.csv", per_genre)
     files.write_csv(folder / "confusion_genres.csv", genre_by_genre)
-    entry["provenance"] = provenance(name)
+    entry["provenance"] = provenance(name, derived["inputs"] if derived else None)
     return entry
 
 

@@ -1,0 +1,73 @@
+"""Late fusion: a weighted average of the best poster model's and best text model's probabilities.
+
+Posters and overviews fail on different films (see ``metrics.json`` ``agreement``), so
+averaging their probabilities can beat both. The poster weight ``w`` is chosen on the
+validation films only: for each ``w`` on a grid, the fused probabilities get their own
+best decision rule (``evaluate.choose_rule``) and the ``w`` with the best validation
+micro-F1 wins. Test films are touched once, for the final numbers.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from filmgenre import config, evaluate, files
+
+NAME = "fusion"
+WEIGHTS = np.round(np.linspace(0, 1, 21), 2)  # poster share of the average: 0 = text only, 1 = posters only
+
+
+def fuse(poster: np.ndarray, text: np.ndarray, weight: float) -> np.ndarray:
+    return weight * poster + (1 - weight) * text
+
+
+def choose_weight(poster_val: np.ndarray, text_val: np.ndarray, labels: np.ndarray,
+                  weights=WEIGHTS) -> tuple[float, list[dict]]:
+    """The poster weight with the best validation micro-F1, and the score of every weight tried."""
+    scores = []
+    for weight in weights:
+        fused = fuse(poster_val, text_val, weight)
+        rule, _ = evaluate.choose_rule(fused, labels)
+        scores.append({"weight": float(weight),
+                       "val_f1_micro": evaluate.micro_f1(labels, evaluate.apply_rule(fused, rule))})
+    best = evaluate._middle_best(np.array([s["val_f1_micro"] for s in scores]))
+    return scores[best]["weight"], scores
+
+
+def best_member(metrics: dict, reads: str) -> str | None:
+    """The trained model reading ``reads`` with the best validation micro-F1 (never test)."""
+    candidates = {name: entry["val"]["f1_micro"] for name, entry in metrics.get("models", {}).items()
+                  if entry["kind"] == "model" and entry["reads"] == reads}
+    return max(candidates, key=candidates.get) if candidates else None
+
+
+def fuse_best(log=print) -> dict | None:
+    """Fuse the best poster and text models; add ``fusion`` and their agreement to metrics.json."""
+    where = config.paths()
+    metrics = files.read_json(where.metrics, default={})
+    poster, text = best_member(metrics, "posters"), best_member(metrics, "overviews")
+    if not (poster and text):
+        log("fusion: skipped, it needs an evaluated poster model and an evaluated text model.")
+        return None
+    films = {split: evaluate.evaluation_films(split) for split in evaluate.SPLITS}
+    members = {name: {split: evaluate._aligned(name, films[split], split) for split in evaluate.SPLITS}
+               for name in (poster, text)}
+    weight, scores = choose_weight(members[poster]["val"], members[text]["val"], films["val"].labels.astype(np.int8))
+    probabilities = {split: fuse(members[poster][split], members[text][split], weight) for split in evaluate.SPLITS}
+    derived = {
+        "description": f"ours: {weight:.2f} x {poster} + {1 - weight:.2f} x {text} (weight chosen on validation)",
+        "reads": "posters+overviews",
+        "inputs": {f"results/{m}/predictions.csv": evaluate.predictions_path(m) for m in (poster, text)}
+        | {"src/filmgenre/fusion.py": Path(__file__)},
+    }
+    entry = evaluate.evaluate_predictions(NAME, films, probabilities, derived=derived)
+    entry["fusion"] = {"poster": poster, "text": text, "weight": weight, "weights_tried": scores}
+    metrics["models"][NAME] = entry
+    metrics.setdefault("agreement", {})[f"{poster}_vs_{text}"] = evaluate.agreement(poster, text, films["test"])
+    files.write_csv(evaluate.samples_path(poster, text), evaluate.sample_films(poster, text, films=films["test"]))
+    files.write_json(where.metrics, metrics)
+    counts = metrics["agreement"][f"{poster}_vs_{text}"]["counts"]
+    log(f"fusion: {derived['description']}; test micro-F1 {entry['test']['f1_micro']:.3f}, macro-F1 "
+        f"{entry['test']['f1_macro']:.3f}. {poster} vs {text} on test: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return entry

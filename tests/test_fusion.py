@@ -1,0 +1,41 @@
+import numpy as np
+
+from filmgenre import fusion
+
+
+def test_weight_selection_finds_the_informative_model():
+    """Posters know genre 0, texts know genre 1: only a mix gets both, and 0.5 is the best mix."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, (200, 2))
+    labels[labels.sum(axis=1) == 0, 0] = 1
+    noise = rng.random((200, 2)) * 0.2
+    poster = np.column_stack([labels[:, 0] * 0.8 + noise[:, 0], np.full(200, 0.5)])
+    text = np.column_stack([np.full(200, 0.5), labels[:, 1] * 0.8 + noise[:, 1]])
+    weight, scores = fusion.choose_weight(poster, text, labels)
+    assert weight == 0.5
+    by_weight = {s["weight"]: s["val_f1_micro"] for s in scores}
+    assert by_weight[0.5] == 1.0 and by_weight[0.0] < 1.0 and by_weight[1.0] < 1.0
+    assert len(scores) == len(fusion.WEIGHTS)
+
+
+def test_a_useless_poster_model_gets_no_weight():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, (300, 3))
+    text = np.clip(labels * 0.7 + rng.random((300, 3)) * 0.3, 0, 1)
+    poster = rng.random((300, 3))
+    weight, scores = fusion.choose_weight(poster, text, labels)
+    # Text alone separates every genre; the noise surely stays harmless while w < 0.4 (1 - w).
+    assert weight < 0.29
+    assert all(s["val_f1_micro"] == 1.0 for s in scores if s["weight"] < 0.28)
+    assert scores[-1]["weight"] == 1.0 and scores[-1]["val_f1_micro"] < 0.8  # posters alone: chance
+
+
+def test_best_member_is_chosen_on_validation_not_test():
+    metrics = {"models": {
+        "a": {"kind": "model", "reads": "posters", "val": {"f1_micro": 0.5}, "test": {"f1_micro": 0.1}},
+        "b": {"kind": "model", "reads": "posters", "val": {"f1_micro": 0.4}, "test": {"f1_micro": 0.9}},
+        "t": {"kind": "model", "reads": "overviews", "val": {"f1_micro": 0.6}, "test": {"f1_micro": 0.6}},
+        "tfidf": {"kind": "baseline", "reads": "overviews", "val": {"f1_micro": 0.9}, "test": {"f1_micro": 0.9}},
+    }}
+    assert fusion.best_member(metrics, "posters") == "a"
+    assert fusion.best_member(metrics, "overviews") == "t"  # baselines are not fusion members
