@@ -50,6 +50,15 @@ def _evaluate(args) -> None:
     fusion.fuse_best()
 
 
+def _bench(args) -> None:
+    from filmgenre import bench
+
+    if args.make_all:
+        bench.bench_make_all(args.data, repeats=args.repeats or 1)
+    else:
+        bench.run(quick=args.quick, only=args.only, repeats=args.repeats)
+
+
 def _report(args) -> None:
     from filmgenre import render
 
@@ -124,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--check", action="store_true",
                           help="only check that metrics.json still matches its inputs (exit 2 if stale)")
     evaluate.set_defaults(run=_evaluate)
+
+    from filmgenre.bench import SECTIONS
+
+    bench = commands.add_parser(
+        "bench", help="measure the input pipelines, training and inference speed into results/bench.json",
+        description="Time the poster pipeline (course chain vs cached vs in-memory), JPEG decoding, "
+        "the input-pipeline overhead of a CNN epoch, LSTM epochs with fixed vs per-batch padding, "
+        "inference throughput and peak memory; each figure is the median of several runs. Run it on an "
+        "otherwise idle machine: it takes tens of minutes.",
+    )
+    bench.add_argument("--quick", action="store_true", help="tiny sizes, one run: checks the code, not the speed")
+    bench.add_argument("--only", action="append", choices=list(SECTIONS), metavar="SECTION",
+                       help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
+    bench.add_argument("--repeats", type=int, help="runs per figure (default: each section's own, 3-5)")
+    bench.add_argument("--make-all", action="store_true",
+                       help="time `make all` end to end in a fresh clone of this repository (about 45 minutes)")
+    bench.add_argument("--data", default=str(config.paths().default_source),
+                       help="the dataset zip for --make-all (default: %(default)s)")
+    bench.set_defaults(run=_bench)
 
     report = commands.add_parser(
         "report", help="render the report and the analysis (PDF and HTML) from results/",

@@ -12,6 +12,7 @@ end, so an interrupted run never leaves half a result behind.
 import json
 import math
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -178,6 +179,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
         "seconds_per_epoch": round(float(np.median(timer.seconds)), 2) if timer.seconds else None,
         "seconds_per_epoch_all": [round(s, 2) for s in timer.seconds],
         "settings": settings,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "devices": _devices(),
         "versions": versions(),
         "git_commit": git_commit(),

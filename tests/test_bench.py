@@ -1,0 +1,80 @@
+"""`filmgenre bench --quick` on the scratch project: a well-formed file, never a timing claim."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from filmgenre import bench, config, files, models
+
+
+def measurements(node):
+    """Every measurement in the file, however deep: the dicts that carry runs and a median."""
+    if isinstance(node, dict):
+        if "runs" in node:
+            yield node
+        for value in node.values():
+            yield from measurements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from measurements(value)
+
+
+def test_quick_bench_writes_every_section_and_keeps_the_others(trainable):
+    path = config.paths().bench
+    prepare = files.read_json(path)["prepare"]  # written by the fixture's `prepare`
+    files.merge_json(path, "train", {"cnn": {"seconds_per_epoch": 5.5}})
+
+    written = bench.run(quick=True, log=lambda *_: None)
+
+    recorded = json.loads(path.read_text())
+    assert recorded["prepare"] == prepare and recorded["train"] == {"cnn": {"seconds_per_epoch": 5.5}}
+    assert list(written) == list(bench.SECTIONS) and set(bench.SECTIONS) <= set(recorded)
+    for name in bench.SECTIONS:
+        section = recorded[name]
+        assert section["command"] == f"filmgenre bench --only {name} --quick"
+        assert section["note"] and section["quick"] is True
+        assert section["device"] in {"CPU", "GPU"} and "tensorflow" in section["versions"]
+
+    rows = {name: recorded[name]["rows"] for name in ["poster_pipeline", "jpeg_decode", "input_overhead",
+                                                      "lstm", "inference", "memory"]}
+    assert set(rows["poster_pipeline"]) == {"course_chain", "cached", "in_memory"}
+    assert set(rows["jpeg_decode"]) == {"decode_jpeg_plain", "decode_jpeg_ratio2", "prepare_decode_poster"}
+    assert set(rows["input_overhead"]) == {"pipeline", "in_memory"}
+    assert set(rows["lstm"]) == {"fixed_64", "per_batch_bucketed", "per_batch"}
+    assert set(rows["inference"]) == set(rows["memory"]) == set(models.MODELS)
+    assert rows["lstm"]["fixed_64"]["mean_padded_length"] == 64
+    assert rows["lstm"]["per_batch"]["mean_padded_length"] < 64
+
+    found = list(measurements(recorded))
+    assert len(found) >= 13
+    for measurement in found:
+        assert measurement["runs"] and all(run > 0 for run in measurement["runs"])
+        assert measurement["median"] == pytest.approx(float(np.median(measurement["runs"])))
+    for key, name in [("cached_vs_course", "poster_pipeline"), ("plain_vs_ratio2", "jpeg_decode"),
+                      ("ratio", "input_overhead"), ("fixed_vs_bucketed", "lstm")]:
+        assert recorded[name][key] > 0
+    if recorded["gpu"]["device"] == "CPU":
+        assert recorded["gpu"]["status"] == "no GPU"
+        assert {row["status"] for row in recorded["gpu"]["rows"]} == {"no GPU"}
+        assert len(recorded["gpu"]["rows"]) == 4 * len(models.MODELS)
+
+
+def test_only_runs_the_sections_asked_for(trainable):
+    with pytest.raises(ValueError, match="unknown section"):
+        bench.run(quick=True, only=["nonsense"], log=lambda *_: None)
+    written = bench.run(quick=True, only=["jpeg_decode"], log=lambda *_: None)
+    recorded = json.loads(config.paths().bench.read_text())
+    assert list(written) == ["jpeg_decode"]
+    assert set(recorded) == {"prepare", "jpeg_decode"}
+
+
+def test_run_measured_reports_the_childs_own_peak_memory(tmp_path):
+    ballast = b"y" * (400 * 2**20)  # the parent is big: its child must not inherit its high-water mark
+    allocate = [sys.executable, "-c", "block = b'x' * (200 * 2**20)"]
+    measured = bench.run_measured(allocate, tmp_path, tmp_path / "child.log")
+    assert 200 <= measured["peak_rss_mib"] < 300 and measured["seconds"] > 0
+    del ballast
+    with pytest.raises(RuntimeError, match="boom"):
+        bench.run_measured([sys.executable, "-c", "raise SystemExit('boom')"], tmp_path, tmp_path / "child.log")
