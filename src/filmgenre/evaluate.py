@@ -575,16 +575,3 @@ def evaluate_all(names: list[str] | None = None, log=print) -> dict:
     files.write_json(where.metrics, metrics)
     log(f"Wrote {where.metrics.relative_to(where.root)} and results/<name>/ for {', '.join(names)}.")
     return metrics
-
-
-def metrics_table(metrics: dict | None = None, section: str = "test",
-                  columns: Sequence[str] = ("f1_micro", "f1_macro", "f1_weighted", "f1_samples",
-                                            "precision_micro", "recall_micro",
-                                            "average_precision_macro", "roc_auc_macro")) -> pd.DataFrame:
-    """One row per model/baseline of ``metrics.json``: ``section`` metrics ("test", "val",
-    "test_at_0.5", ...) with the decision rule, for the report's tables."""
-    metrics = files.read_json(config.paths().metrics, default={}) if metrics is None else metrics
-    rows = [{"name": name, "kind": entry["kind"], "rule": describe_rule(entry["rule"]),
-             **{column: entry[section][column] for column in columns}}
-            for name, entry in metrics.get("models", {}).items()]
-    return pd.DataFrame(rows, columns=["name", "kind", "rule", *columns])

@@ -1,0 +1,147 @@
+"""The report's tables and numbers, read from the committed files in ``results/``.
+
+The Quarto documents never type a number: prose uses inline expressions over these
+functions, tables are these DataFrames. Nothing here needs the dataset.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from filmgenre import config
+
+
+def _results():
+    return config.paths().results
+
+
+def _json(name: str) -> dict:
+    path = _results() / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing. Run `make all` (or the stage that writes it) first.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def dataset() -> dict:
+    return _json("dataset.json")
+
+
+def metrics() -> dict:
+    return _json("metrics.json")
+
+
+def bench() -> dict:
+    return _json("bench.json")
+
+
+def training(name: str) -> dict:
+    return _json(f"{name}/train.json")
+
+
+def history(name: str) -> pd.DataFrame:
+    return pd.read_csv(_results() / name / "history.csv")
+
+
+def _csv(path) -> pd.DataFrame:
+    # "N/A" is a genre here, not a missing value.
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def comparison(section: str = "test") -> pd.DataFrame:
+    """Every model and baseline side by side: ``section`` metrics under its validation-chosen rule."""
+    from filmgenre.evaluate import describe_rule
+
+    rows = []
+    for name, entry in metrics()["models"].items():
+        scores = entry[section]
+        rows.append({
+            "model": name, "kind": entry["kind"], "reads": entry["reads"], "rule": describe_rule(entry["rule"]),
+            "micro-F1": scores["f1_micro"], "macro-F1": scores["f1_macro"], "samples-F1": scores["f1_samples"],
+            "micro-P": scores["precision_micro"], "micro-R": scores["recall_micro"],
+            "macro-AP": scores["average_precision_macro"],
+            "micro-F1 @0.5": entry[f"{section}_at_0.5"]["f1_micro"],
+        })
+    order = {"baseline": 0, "model": 1, "derived": 2}
+    return pd.DataFrame(rows).sort_values(["kind", "micro-F1"], key=lambda c: c.map(order) if c.name == "kind" else c)
+
+
+def constant_prediction(name: str = "prior") -> list[str]:
+    """The genres a constant predictor gives every film, under its chosen rule."""
+    from filmgenre.evaluate import apply_rule
+
+    first = _csv(_results() / name / "predictions.csv")[config.GENRES].to_numpy()[:1]
+    chosen = apply_rule(first, metrics()["models"][name]["rule"])[0]
+    return [genre for genre, on in zip(config.GENRES, chosen) if on]
+
+
+def per_genre(names=("cnn", "lstm")) -> pd.DataFrame:
+    """Per-genre test precision, recall, F1 and AP of some models, one row per model and genre."""
+    frames = [_csv(_results() / name / "per_genre.csv").assign(model=name) for name in names]
+    return pd.concat(frames, ignore_index=True)
+
+
+def per_genre_wide(names=("cnn", "lstm"), columns=("precision", "recall", "f1")) -> pd.DataFrame:
+    """Genres as rows, (model, metric) as columns: the report's per-genre table."""
+    frame = per_genre(names)
+    frame = frame[frame["support"] > 0]
+    wide = frame.pivot(index="genre", columns="model", values=list(columns))
+    wide = wide.swaplevel(axis=1)[[(n, c) for n in names for c in columns]]
+    support = frame.drop_duplicates("genre").set_index("genre")["support"]
+    wide.insert(0, ("", "films"), support)
+    return wide.sort_values(("", "films"), ascending=False)
+
+
+def confusion_genres(name: str) -> pd.DataFrame:
+    """Of the test films of each true genre (rows), the share predicted as each genre (columns)."""
+    matrix = _csv(_results() / name / "confusion_genres.csv").set_index("genre")
+    present = [g for g in matrix.index if matrix.loc[g].notna().any() and matrix.loc[g].sum() > 0]
+    return matrix.loc[present, present]
+
+
+def samples(name: str = "samples.csv") -> pd.DataFrame:
+    return _csv(_results() / name)
+
+
+def agreement(pair: str = "cnn_vs_lstm") -> dict:
+    return metrics()["agreement"][pair]
+
+
+def genre_counts() -> pd.DataFrame:
+    """Films per genre and split (rows: genres, most frequent first)."""
+    counts = pd.DataFrame(dataset()["genre_counts"])
+    counts["total"] = counts.sum(axis=1)
+    return counts.sort_values("total", ascending=False)
+
+
+def percent(value: float, digits: int = 0) -> str:
+    return f"{100 * value:.{digits}f}%"
+
+
+def overfitting(name: str) -> dict:
+    """The train/validation gap at the best epoch and at the last one, from the history."""
+    frame = history(name)
+    best = training(name)["best_epoch"] - 1
+    last = len(frame) - 1
+    return {
+        "best_epoch": best + 1,
+        "epochs_run": last + 1,
+        "train_loss_best": frame.at[best, "loss"], "val_loss_best": frame.at[best, "val_loss"],
+        "train_loss_last": frame.at[last, "loss"], "val_loss_last": frame.at[last, "val_loss"],
+        "gap_best": frame.at[best, "val_loss"] - frame.at[best, "loss"],
+        "gap_last": frame.at[last, "val_loss"] - frame.at[last, "loss"],
+        "val_loss_min_epoch": int(frame["val_loss"].idxmin()) + 1,
+        "train_loss_drop": frame.at[0, "loss"] - frame.at[last, "loss"],
+    }
+
+
+def sample_posters(ids) -> dict[str, np.ndarray]:
+    """Posters of some films from the local cache ({} when the dataset was never prepared)."""
+    from filmgenre import dataset as data
+
+    try:
+        _, poster_ids, images = data.load_processed(config.IMAGE_SIZE)
+    except data.DatasetError:
+        return {}
+    row_of = {film_id: row for row, film_id in enumerate(poster_ids)}
+    return {film_id: images[row_of[film_id]] for film_id in ids if film_id in row_of}

@@ -1,0 +1,52 @@
+"""The report's tables read the committed results and agree with metrics.json."""
+
+import json
+
+import pytest
+
+from filmgenre import config, tables
+
+METRICS = json.loads((config.ROOT / "results" / "metrics.json").read_text())
+
+
+def test_comparison_has_every_model_and_baseline_with_its_metrics():
+    frame = tables.comparison()
+    assert set(frame["model"]) == set(METRICS["models"])
+    row = frame.set_index("model").loc["prior"]
+    assert row["micro-F1"] == METRICS["models"]["prior"]["test"]["f1_micro"]
+    assert row["micro-F1 @0.5"] == METRICS["models"]["prior"]["test_at_0.5"]["f1_micro"]
+    assert list(frame["kind"]).index("model") > list(frame["kind"]).index("baseline")  # baselines first
+
+
+def test_constant_prediction_is_the_priors_rule_applied():
+    genres = tables.constant_prediction()
+    assert genres == sorted(genres, key=config.GENRES.index) and 1 <= len(genres) <= 3
+    assert "Drama" in genres  # the most frequent genre, on 54% of the films
+
+
+def test_per_genre_tables_keep_na_as_a_genre_and_skip_empty_genres():
+    long = tables.per_genre(("cnn", "lstm"))
+    assert "N/A" in set(long["genre"]) and long["genre"].notna().all()
+    wide = tables.per_genre_wide(("cnn", "lstm"))
+    assert ("", "films") in wide.columns and (wide[("", "films")] > 0).all()
+    assert wide[("", "films")].is_monotonic_decreasing
+    assert {"Documentary", "News", "Reality-TV", "Short"}.isdisjoint(wide.index)
+
+
+def test_overfitting_summary_matches_the_history():
+    summary = tables.overfitting("lstm")
+    history = tables.history("lstm")
+    assert summary["epochs_run"] == len(history)
+    assert summary["val_loss_best"] == pytest.approx(history["val_loss"].min())
+    assert summary["gap_last"] == pytest.approx(history["val_loss"].iloc[-1] - history["loss"].iloc[-1])
+
+
+def test_confusion_rows_are_shares():
+    matrix = tables.confusion_genres("lstm")
+    assert list(matrix.index) == list(matrix.columns)
+    assert ((matrix.to_numpy() >= 0) & (matrix.to_numpy() <= 1)).all()
+
+
+def test_missing_results_say_what_to_run(project):
+    with pytest.raises(FileNotFoundError, match="metrics.json: missing. Run `make all`"):
+        tables.metrics()
