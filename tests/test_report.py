@@ -50,3 +50,12 @@ def test_numbers_in_the_text_come_from_metrics_json(rendered):
     assert f"micro-F1 of {metrics['prior']['test']['f1_micro']:.3f}" in text
     assert f"LSTM {metrics['lstm']['test']['f1_micro']:.3f}" in text
     assert "{python}" not in text and "?@" not in text
+
+
+def test_the_analysis_renders_to_html_with_every_reference_resolved():
+    analysis = config.ROOT / "analysis" / "analysis.qmd"
+    assert not render.check_references(analysis).undefined
+    result = render.render_document(analysis)
+    html = result.outputs["html"].read_text(encoding="utf-8")
+    assert "{python}" not in html and "?@" not in html
+    assert html.count("<img") >= 6

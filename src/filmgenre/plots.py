@@ -112,3 +112,15 @@ def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_
         axis.axis("off")
     figure.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.15)
     return save(figure, "sample_films")
+
+
+def fusion_weights():
+    """Validation micro-F1 of the fusion for each poster weight; the chosen one marked."""
+    fusion = tables.metrics()["models"]["fusion"]["fusion"]
+    scores = pd.DataFrame(fusion["weights_tried"])
+    figure, axis = plt.subplots(figsize=(5, 2.6))
+    axis.plot(scores["weight"], scores["val_f1_micro"], marker="o", markersize=3)
+    axis.axvline(fusion["weight"], color="grey", linestyle=":")
+    axis.set_xlabel(f"weight of {fusion['poster']} (1 - weight: {fusion['text']})")
+    axis.set_ylabel("validation micro-F1")
+    return save(figure, "fusion_weights")

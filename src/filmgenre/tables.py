@@ -145,3 +145,76 @@ def sample_posters(ids) -> dict[str, np.ndarray]:
         return {}
     row_of = {film_id: row for row, film_id in enumerate(poster_ids)}
     return {film_id: images[row_of[film_id]] for film_id in ids if film_id in row_of}
+
+
+def training_summary(names) -> pd.DataFrame:
+    """Size, length and speed of each training run (from results/<name>/train.json)."""
+    rows = []
+    for name in names:
+        run = training(name)
+        rows.append({"model": name, "parameters": run["parameters"], "training films": run["training_films"],
+                     "epochs run": run["epochs_run"], "best epoch": run["best_epoch"],
+                     "best val loss": run["best_val_loss"], "s / epoch": run["seconds_per_epoch"]})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def trained_models() -> list[str]:
+    """Models with a committed training run, in the order of metrics.json."""
+    return [name for name, entry in metrics()["models"].items()
+            if entry["kind"] == "model" and (_results() / name / "train.json").exists()]
+
+
+def rule_candidates() -> pd.DataFrame:
+    """Validation micro-F1 of every kind of decision rule tried, per model, and the one kept."""
+    from filmgenre.evaluate import describe_rule
+
+    def kind(rule: dict) -> str:
+        return "best global threshold" if rule["kind"] == "global" else describe_rule(rule)
+
+    rows = {name: {kind(c["rule"]): c["val_f1_micro"] for c in entry["rule_candidates"]}
+            | {"chosen": describe_rule(entry["rule"])}
+            for name, entry in metrics()["models"].items()}
+    return pd.DataFrame(rows).T
+
+
+GOALS = {  # issue 6: test micro-F1 and macro-F1 each kind of model should reach
+    "posters": (0.50, 0.25),
+    "overviews": (0.60, 0.42),
+    "posters+overviews": (0.62, 0.45),
+}
+
+
+def goals() -> pd.DataFrame:
+    """Our best model of each kind against the goals we set for it, on test."""
+    rows = []
+    models = metrics()["models"]
+    for reads, (micro_goal, macro_goal) in GOALS.items():
+        kinds = ("model",) if reads != "posters+overviews" else ("derived",)
+        candidates = {n: e for n, e in models.items()
+                      if e["kind"] in kinds and e["reads"].replace("poster_features", "posters") == reads}
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda n: candidates[n]["val"]["f1_micro"])  # chosen on validation
+        test = candidates[best]["test"]
+        rows.append({"input": reads, "model": best, "micro-F1": test["f1_micro"], "goal micro": micro_goal,
+                     "macro-F1": test["f1_macro"], "goal macro": macro_goal,
+                     "reached": test["f1_micro"] >= micro_goal and test["f1_macro"] >= macro_goal})
+    return pd.DataFrame(rows).set_index("input")
+
+
+def bench_rows() -> pd.DataFrame:
+    """Every measured figure of results/bench.json, one row each (median of the runs)."""
+    rows = []
+    for section, content in bench().items():
+        if section == "prepare":
+            for size, entry in content.items():
+                rows.append({"section": section, "figure": f"decode + resize all posters, {size}",
+                             "median": entry["decode_resize_seconds"], "unit": "s", "runs": 1})
+            continue
+        for name, row in content.get("rows", {}).items():
+            if isinstance(row, dict) and "median" in row:
+                rows.append({"section": section, "figure": name, "median": row["median"], "unit": row["unit"],
+                             "runs": len(row.get("runs", []))})
+            elif isinstance(row, dict) and "status" in row:
+                rows.append({"section": section, "figure": name, "median": None, "unit": row["status"], "runs": 0})
+    return pd.DataFrame(rows)
