@@ -22,4 +22,5 @@ def test_figure_is_saved_under_its_stable_name(name):
     assert figure.axes
     with Image.open(path) as image:
         assert image.format == "PNG" and min(image.size) > 200
-        assert len(set(image.convert("L").getdata())) > 10  # not blank
+        low, high = image.convert("L").getextrema()
+        assert high - low > 50  # not blank
