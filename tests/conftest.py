@@ -19,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from filmgenre import config  # noqa: E402
 
 REAL_ZIP = Path(os.environ.get("FILMGENRE_DATA", config.ROOT.parent / "shared" / "data" / "Multimodal_IMDB_dataset.zip"))
-REPO_SPLITS = config.ROOT / "data" / "splits.csv"
+REPO = config.ROOT  # the real project, before any test points config.ROOT at a scratch one
+REPO_SPLITS = REPO / "data" / "splits.csv"
 FLAVOURS = ["rgb", "grayscale", "cmyk", "progressive", "png"]
 COLOURS = {"Action": (220, 40, 30), "Comedy": (240, 220, 40), "Drama": (40, 60, 200), "Horror": (20, 20, 20)}
 WORDS = {"Action": "explosion chase fight", "Comedy": "funny laugh silly", "Drama": "tears family loss",

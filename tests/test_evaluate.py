@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
 
+from conftest import REAL_ZIP, REPO
 from filmgenre import config, evaluate
 
 GENRES = config.GENRES
@@ -301,3 +302,29 @@ def test_samples_cover_the_four_buckets_and_agreement_counts_them(evaluated):
     # deterministic: the same films again
     again = evaluate.sample_films("cnn", "lstm")
     assert again["Id"].tolist() == samples["Id"].tolist()
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"real dataset not at {REAL_ZIP}")
+def test_committed_metrics_recompute_from_committed_predictions_and_real_labels():
+    """Every test number in results/metrics.json follows from the committed predictions, the
+    committed split, the dataset's labels and the recorded rule: nothing was typed by hand."""
+    import zipfile
+
+    repo = REPO
+    with zipfile.ZipFile(REAL_ZIP) as bundle:
+        with bundle.open(f"Multimodal_IMDB_dataset/{config.CSV_NAME}") as handle:
+            labels = pd.read_csv(handle, dtype={"Id": str}, keep_default_na=False).set_index("Id")[config.GENRES]
+    split = pd.read_csv(repo / "data" / "splits.csv", dtype=str).set_index("Id")["split"]
+    recorded = json.loads((repo / "results" / "metrics.json").read_text())["models"]
+    assert {"cnn", "lstm", "prior", "tfidf_logreg", "fusion"} <= set(recorded)
+    for name, entry in recorded.items():
+        predictions = pd.read_csv(repo / "results" / name / "predictions.csv", dtype={"Id": str, "split": str},
+                                  keep_default_na=False)
+        test = predictions[predictions["split"] == "test"]
+        assert (split.loc[test["Id"]] == "test").all(), name
+        truth = labels.loc[test["Id"]].to_numpy().astype(int)
+        probabilities = test[config.GENRES].to_numpy(dtype=float)
+        again = evaluate.compute_metrics(truth, evaluate.apply_rule(probabilities, entry["rule"]), probabilities)
+        for key in ("f1_micro", "f1_macro", "f1_samples", "average_precision_macro"):
+            assert again[key] == pytest.approx(entry["test"][key], abs=1e-12), (name, key)

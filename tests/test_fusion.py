@@ -39,3 +39,6 @@ def test_best_member_is_chosen_on_validation_not_test():
     }}
     assert fusion.best_member(metrics, "posters") == "a"
     assert fusion.best_member(metrics, "overviews") == "t"  # baselines are not fusion members
+    metrics["models"]["effnet"] = {"kind": "model", "reads": "poster_features", "val": {"f1_micro": 0.55},
+                                   "test": {"f1_micro": 0.0}}
+    assert fusion.best_member(metrics, "posters") == "effnet"  # pretrained poster features read posters too

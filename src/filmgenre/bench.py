@@ -349,10 +349,8 @@ def bench_lstm(settings: Settings, log) -> dict:
 # --------------------------------------------------------------------------- inference
 def inference_inputs(spec, settings: Settings) -> tuple[tf.data.Dataset, int]:
     """The test split in batches of 256, as ``evaluate`` would feed it."""
-    films = features.load_split("test", spec.reads == "posters", spec.image_size, settings.limit)
-    if spec.reads == "posters":
-        return features.poster_dataset(films.posters, films.labels, INFERENCE_BATCH), len(films.ids)
-    return features.overview_dataset(films.overviews, films.labels, INFERENCE_BATCH), len(films.ids)
+    films = features.load_for(spec.reads, "test", spec.image_size, settings.limit)
+    return features.model_dataset(spec.reads, films, INFERENCE_BATCH), len(films.ids)
 
 
 def bench_inference(settings: Settings, log) -> dict:
@@ -362,7 +360,7 @@ def bench_inference(settings: Settings, log) -> dict:
             rows[name] = {"status": f"skipped: {reason}"}
             log(f"  inference {name}: skipped ({reason})")
             continue
-        train_films = features.load_split("train", spec.reads == "posters", spec.image_size, settings.limit)
+        train_films = features.load_for(spec.reads, "train", spec.image_size, settings.limit)
         data, count = inference_inputs(spec, settings)
         model = train.build_model(name, spec, train_films, jit_compile=False)
         model.predict(data, verbose=0)  # warm-up: traces the step, fills .cache()
@@ -426,10 +424,17 @@ def training_command(name: str, settings: Settings) -> list[str]:
 
 
 def missing_data(spec) -> str | None:
-    """Why a model cannot run here (e.g. its poster size was never prepared), or ``None``."""
+    """Why a model cannot run here (e.g. its poster size was never prepared), or ``None``.
+
+    Pretrained poster features are used only when already extracted (the bench never
+    spends minutes extracting them) and PyTorch is installed.
+    """
+    cache = config.paths().effnet_features
+    if spec.reads == "poster_features" and not cache.exists():
+        return f"{cache} not found (`python -m filmgenre.pretrained` extracts it)"
     try:
-        features.load_split("train", spec.reads == "posters", spec.image_size, limit=1)
-    except dataset.DatasetError as error:
+        features.load_for(spec.reads, "train", spec.image_size, limit=1)
+    except (dataset.DatasetError, ImportError) as error:
         return str(error)
     return None
 

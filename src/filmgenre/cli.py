@@ -32,7 +32,8 @@ def _train(args) -> None:
     from filmgenre import train
 
     train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
-                mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy)
+                mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy,
+                out=args.out)
 
 
 def _evaluate(args) -> None:
@@ -48,6 +49,16 @@ def _evaluate(args) -> None:
         return
     evaluate.evaluate_all(args.names or None)
     fusion.fuse_best()
+
+
+def _predict(args) -> None:
+    import json
+
+    from filmgenre import predict
+
+    result = predict.predict(poster=args.poster, overview=args.overview, film_id=args.id, top=args.top,
+                             names=args.model)
+    print(json.dumps(result, indent=2) if args.json else predict.format_text(result))
 
 
 def _bench(args) -> None:
@@ -112,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="maximum epochs (default: the model's, e.g. cnn 40, lstm 20)")
     train.add_argument("--seed", type=int, default=config.SEED, help="random seed (default: %(default)s)")
     train.add_argument("--limit", type=int, metavar="N", help="train on the first N training films only (smoke run)")
+    train.add_argument("--out", metavar="DIR",
+                       help="write models/, results/ and logs/ under DIR instead of the project root")
     train.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="(default: %(default)s)")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute on a GPU (bfloat16 on a CPU), float32 weights and outputs")
@@ -133,6 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--check", action="store_true",
                           help="only check that metrics.json still matches its inputs (exit 2 if stale)")
     evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="the genres each trained model gives a poster and/or an overview",
+        description="Classify one film with every trained model that reads what is given (a poster, an "
+        "overview, or both): each model's most probable genres and the genres its decision rule (chosen "
+        "on validation by `filmgenre evaluate`, in results/metrics.json) predicts; with both, also the "
+        "fusion of the best poster and text models. --id takes a film of the prepared dataset instead "
+        "and shows its true genres.",
+        epilog='example: filmgenre predict --poster poster.jpg --overview "A retired hitman seeks revenge."',
+    )
+    predict.add_argument("--poster", metavar="PATH", help="a poster image (JPEG, PNG, GIF or BMP)")
+    predict.add_argument("--overview", metavar="TEXT", help="the film's overview (plot summary)")
+    predict.add_argument("--id", metavar="ID", help="a film of the prepared dataset (tt...), instead of the two above")
+    predict.add_argument("--top", type=int, default=3, metavar="K", help="genres shown per model (default: %(default)s)")
+    predict.add_argument("--model", action="append", choices=list(MODELS), metavar="MODEL",
+                         help="only this model (repeatable; default: every trained model)")
+    predict.add_argument("--json", action="store_true", help="machine-readable output")
+    predict.set_defaults(run=_predict)
 
     from filmgenre.bench import SECTIONS
 

@@ -32,6 +32,7 @@ class Paths:
     raw = property(lambda self: self.data / "raw")
     processed = property(lambda self: self.data / "processed")
     splits = property(lambda self: self.data / "splits.csv")
+    effnet_features = property(lambda self: self.processed / "effnet_lite0_features.npz")  # pretrained.poster_features
     default_source = property(lambda self: self.raw / "Multimodal_IMDB_dataset.zip")
     models = property(lambda self: self.root / "models")
     results = property(lambda self: self.root / "results")

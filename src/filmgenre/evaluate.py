@@ -20,6 +20,7 @@ The evaluation set of a split is its films that have a poster: the same films fo
 model, poster or text, so rows of the tables compare.
 """
 
+import dataclasses
 import datetime
 import time
 from pathlib import Path
@@ -235,10 +236,9 @@ def predict_model(name: str, targets: Sequence[Films]) -> list[np.ndarray]:
     model = train.load_model(config.paths().models / f"{name}.keras")
     outputs = []
     for films in targets:
-        if spec.reads == "posters":
-            data = features.poster_dataset(films.posters, films.labels)
-        else:
-            data = features.overview_dataset(films.overviews, films.labels)
+        if spec.reads == "poster_features" and films.poster_features is None:
+            films = dataclasses.replace(films, poster_features=features.pretrained_features(films.ids))
+        data = features.model_dataset(spec.reads, films)
         outputs.append(np.asarray(model.predict(data, verbose=0), dtype=np.float64))
     return outputs
 
@@ -298,6 +298,8 @@ def _inputs(name: str) -> dict[str, Path]:
         if spec.reads == "posters":
             posters = dataset.processed_paths(spec.image_size)["posters"]
             inputs[f"data/processed/{posters.name}"] = posters
+        if spec.reads == "poster_features":
+            inputs[f"data/processed/{where.effnet_features.name}"] = where.effnet_features
     inputs["src/filmgenre/evaluate.py"] = Path(__file__)
     return inputs
 

@@ -4,6 +4,7 @@ Posters come from the uint8 cache that ``prepare`` wrote, so an epoch never deco
 JPEG; overviews stay strings until the model's own ``TextVectorization`` layer encodes
 them, which pads each batch only to its longest overview. Grouping overviews of similar
 length into the same batch (``bucket_by_sequence_length``) keeps that padding small.
+Pretrained poster features (``effnet_head``) come from the cache of ``pretrained.poster_features``.
 """
 
 from dataclasses import dataclass
@@ -21,20 +22,22 @@ LENGTH_BUCKETS = [12, 16, 20, 24, 28, 32, 40, 48]
 
 @dataclass
 class Films:
-    """The films of one split, aligned: Ids, overviews, labels and (if asked) posters."""
+    """The films of one split, aligned: Ids, overviews, labels and (if asked) posters or poster features."""
 
     ids: np.ndarray
     overviews: np.ndarray
     labels: np.ndarray
     posters: np.ndarray | None = None
+    poster_features: np.ndarray | None = None  # EfficientNet-Lite0 features, N x 1280
 
 
 def load_split(split: str, posters: bool = False, image_size: int = config.IMAGE_SIZE,
-               limit: int | None = None) -> Films:
-    """One split of the prepared data; with ``posters`` only films whose poster decoded."""
+               limit: int | None = None, poster_features: bool = False) -> Films:
+    """One split of the prepared data; with ``posters`` or ``poster_features`` only films whose
+    poster decoded, with their cached posters or their pretrained poster features."""
     films, poster_ids, images = dataset.load_processed(image_size)
     chosen = films[films["split"] == split]
-    if posters:
+    if posters or poster_features:
         chosen = chosen[chosen["has_poster"] == 1]
     if limit is not None:
         chosen = chosen.iloc[:limit]
@@ -46,7 +49,24 @@ def load_split(split: str, posters: bool = False, image_size: int = config.IMAGE
     if posters:
         row_of = {film_id: row for row, film_id in enumerate(poster_ids)}
         result.posters = images[[row_of[film_id] for film_id in result.ids]]
+    if poster_features:
+        result.poster_features = pretrained_features(result.ids)
     return result
+
+
+def load_for(reads: str, split: str, image_size: int = config.IMAGE_SIZE, limit: int | None = None) -> Films:
+    """``load_split`` with what a model reading ``reads`` needs: posters, poster features or neither."""
+    return load_split(split, reads == "posters", image_size, limit, poster_features=reads == "poster_features")
+
+
+def pretrained_features(ids) -> np.ndarray:
+    """The EfficientNet-Lite0 features of these films, in their order, from the cache that
+    ``pretrained.poster_features`` keeps (extracting them first if need be: the ``pretrained`` extra)."""
+    from filmgenre import pretrained
+
+    cache_ids, vectors = pretrained.poster_features()
+    row_of = {film_id: row for row, film_id in enumerate(cache_ids)}
+    return vectors[[row_of[film_id] for film_id in ids]]
 
 
 def poster_dataset(posters: np.ndarray, labels: np.ndarray, batch_size: int = config.BATCH_SIZE,
@@ -58,6 +78,15 @@ def poster_dataset(posters: np.ndarray, labels: np.ndarray, batch_size: int = co
     if training:
         images = images.shuffle(len(posters), seed=seed, reshuffle_each_iteration=True)
     return images.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def feature_dataset(vectors: np.ndarray, labels: np.ndarray, batch_size: int = config.BATCH_SIZE,
+                    training: bool = False, seed: int = config.SEED) -> tf.data.Dataset:
+    """(poster features float32[1280], labels float32[25]) batches from precomputed features."""
+    rows = tf.data.Dataset.from_tensor_slices((vectors.astype(np.float32), labels)).cache()
+    if training:
+        rows = rows.shuffle(len(vectors), seed=seed, reshuffle_each_iteration=True)
+    return rows.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def word_count(text: tf.Tensor, label: tf.Tensor) -> tf.Tensor:
@@ -84,6 +113,16 @@ def overview_dataset(overviews: np.ndarray, labels: np.ndarray, batch_size: int 
     else:
         texts = texts.batch(batch_size)
     return texts.prefetch(AUTOTUNE)
+
+
+def model_dataset(reads: str, films: Films, batch_size: int = config.BATCH_SIZE, training: bool = False,
+                  seed: int = config.SEED, bucket_by_length: bool = True) -> tf.data.Dataset:
+    """The batches a model that reads ``reads`` ("posters", "poster_features" or "overviews") is fed."""
+    if reads == "posters":
+        return poster_dataset(films.posters, films.labels, batch_size, training, seed)
+    if reads == "poster_features":
+        return feature_dataset(films.poster_features, films.labels, batch_size, training, seed)
+    return overview_dataset(films.overviews, films.labels, batch_size, training, seed, bucket_by_length)
 
 
 def text_encoder(train_overviews: np.ndarray, max_tokens: int = config.VOCAB_SIZE,

@@ -14,6 +14,7 @@ import numpy as np
 from filmgenre import config, evaluate, files
 
 NAME = "fusion"
+POSTER_READS = ("posters", "poster_features")  # what a model reads when it reads the poster
 WEIGHTS = np.round(np.linspace(0, 1, 21), 2)  # poster share of the average: 0 = text only, 1 = posters only
 
 
@@ -35,10 +36,24 @@ def choose_weight(poster_val: np.ndarray, text_val: np.ndarray, labels: np.ndarr
 
 
 def best_member(metrics: dict, reads: str) -> str | None:
-    """The trained model reading ``reads`` with the best validation micro-F1 (never test)."""
+    """The trained model reading ``reads`` with the best validation micro-F1 (never test).
+
+    "posters" also admits models of pretrained poster features: they read the posters too.
+    """
+    accepted = POSTER_READS if reads == "posters" else (reads,)
     candidates = {name: entry["val"]["f1_micro"] for name, entry in metrics.get("models", {}).items()
-                  if entry["kind"] == "model" and entry["reads"] == reads}
+                  if entry["kind"] == "model" and entry["reads"] in accepted}
     return max(candidates, key=candidates.get) if candidates else None
+
+
+def _forget_previous_pair(metrics: dict, poster: str, text: str) -> None:
+    """When the best members change, the old pair's comparison and samples go with them."""
+    previous = metrics.get("models", {}).get(NAME, {}).get("fusion")
+    if previous and (previous["poster"], previous["text"]) != (poster, text):
+        pair = (previous["poster"], previous["text"])
+        if pair not in evaluate.PAIRS:
+            metrics.get("agreement", {}).pop("_vs_".join(pair), None)
+            evaluate.samples_path(*pair).unlink(missing_ok=True)
 
 
 def fuse_best(log=print) -> dict | None:
@@ -62,6 +77,7 @@ def fuse_best(log=print) -> dict | None:
     }
     entry = evaluate.evaluate_predictions(NAME, films, probabilities, derived=derived)
     entry["fusion"] = {"poster": poster, "text": text, "weight": weight, "weights_tried": scores}
+    _forget_previous_pair(metrics, poster, text)
     metrics["models"][NAME] = entry
     metrics.setdefault("agreement", {})[f"{poster}_vs_{text}"] = evaluate.agreement(poster, text, films["test"])
     files.write_csv(evaluate.samples_path(poster, text), evaluate.sample_films(poster, text, films=films["test"]))

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -101,35 +102,36 @@ def run_name(name: str, limit: int | None) -> str:
 def build_datasets(spec, limit: int | None, batch_size: int, seed: int, bucket_by_length: bool = True):
     """Training and validation datasets for what the model reads (never the test split)."""
     val_limit = None if limit is None else max(limit // 4, batch_size)
-    posters = spec.reads == "posters"
-    train_films = features.load_split("train", posters, spec.image_size, limit)
-    val_films = features.load_split("val", posters, spec.image_size, val_limit)
-    if posters:
-        return (train_films,
-                features.poster_dataset(train_films.posters, train_films.labels, batch_size, True, seed),
-                features.poster_dataset(val_films.posters, val_films.labels, batch_size))
+    train_films = features.load_for(spec.reads, "train", spec.image_size, limit)
+    val_films = features.load_for(spec.reads, "val", spec.image_size, val_limit)
     return (train_films,
-            features.overview_dataset(train_films.overviews, train_films.labels, batch_size, True, seed,
-                                      bucket_by_length),
-            features.overview_dataset(val_films.overviews, val_films.labels, batch_size))
+            features.model_dataset(spec.reads, train_films, batch_size, True, seed, bucket_by_length),
+            features.model_dataset(spec.reads, val_films, batch_size))
 
 
 def build_model(name: str, spec, train_films, jit_compile: bool):
     if spec.reads == "posters":
         return spec.build(image_size=spec.image_size, jit_compile=jit_compile)
+    if spec.reads == "poster_features":
+        return spec.build(train_films.poster_features, jit_compile=jit_compile)
     encoder = features.text_encoder(train_films.overviews, spec.vocab_size)
     return spec.build(encoder, jit_compile=jit_compile)
 
 
 def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: int | None = None,
           batch_size: int = config.BATCH_SIZE, mixed_precision: bool = False, jit_compile: bool = False,
-          strategy: str = "default", verbose: int | str = "auto") -> dict:
-    """Train model ``name`` (a key of ``models.MODELS``) and write its artifacts."""
+          strategy: str = "default", verbose: int | str = "auto", out: Path | None = None) -> dict:
+    """Train model ``name`` (a key of ``models.MODELS``) and write its artifacts.
+
+    ``out`` is the folder that receives ``models/``, ``results/`` and ``logs/`` (default:
+    the project root); the prepared data is always read from the project.
+    """
     spec = models.MODELS[name]
     epochs = spec.epochs if epochs is None else epochs
     run = run_name(name, limit)
     where = config.paths()
-    work = where.logs / run
+    out = where.root if out is None else Path(out)
+    work = out / "logs" / run
     settings = {"model": name, "epochs": epochs, "seed": seed, "limit": limit, "batch_size": batch_size,
                 "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy}
     _reset_stale_backup(work, settings)
@@ -184,15 +186,20 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
         "versions": versions(),
         "git_commit": git_commit(),
     }
-    model_path = where.models / f"{run}.keras"
+    model_path = out / "models" / f"{run}.keras"
     with files.atomic_path(model_path) as tmp:
         model.save(tmp)
-    files.write_csv(where.results / run / "history.csv", history)
-    files.write_json(where.results / run / "train.json", summary)
+    files.write_csv(out / "results" / run / "history.csv", history)
+    files.write_json(out / "results" / run / "train.json", summary)
+    if limit is None and out == where.root:  # full runs: the figure the performance study quotes
+        timings = files.read_json(where.bench, default={}).get("train", {})
+        timings[name] = {"command": f"filmgenre train {name}", "seconds_per_epoch": summary["seconds_per_epoch"],
+                         "epochs_run": summary["epochs_run"], "note": "median epoch of the full run"}
+        files.merge_json(where.bench, "train", timings)
     for leftover in (history_log, best_weights, work / "settings.json"):
         leftover.unlink(missing_ok=True)
     print(f"Saved {model_path} (best epoch {summary['best_epoch']}, val_loss {summary['best_val_loss']:.4f}) "
-          f"and {where.results / run}/", flush=True)
+          f"and {out / 'results' / run}/", flush=True)
     return summary
 
 

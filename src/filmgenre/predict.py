@@ -1,0 +1,285 @@
+"""`filmgenre predict`: the genres every trained model gives one poster and/or one overview.
+
+For each trained model (``models/<name>.keras``) that reads what was given, ``predict``
+reports the most probable genres and the genres its decision rule predicts: the rule
+``filmgenre evaluate`` chose on validation and recorded in ``results/metrics.json``.
+Given both a poster and an overview, it also fuses the fusion's two members with the
+recorded weight. ``--id`` takes a film of the prepared dataset instead: its poster from
+the prepared caches (the very pixels and features the evaluation used), its overview from
+``data/processed/films.csv``, and shows its true genres beside the predictions.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from filmgenre import FilmgenreError, config, dataset, evaluate, files, fusion, models
+
+
+class PredictError(FilmgenreError):
+    """A poster, overview, film or model that ``predict`` cannot use: the message says what to do."""
+
+
+@dataclass
+class Inputs:
+    """What to classify: a poster file and/or an overview, or a film of the prepared dataset."""
+
+    poster: Path | None = None
+    overview: str | None = None
+    film_id: str | None = None
+    true_genres: list[str] | None = None
+    film_has_poster: bool = False  # the film's poster decoded in `prepare` (it is in the caches)
+
+    @property
+    def has_poster(self) -> bool:
+        return self.poster is not None or self.film_has_poster
+
+
+# --------------------------------------------------------------------------- inputs
+def read_inputs(poster: str | Path | None = None, overview: str | None = None,
+                film_id: str | None = None) -> Inputs:
+    """Check the inputs before any model loads: the poster decodes, the overview has words, the film exists."""
+    if film_id is not None:
+        if poster is not None or overview is not None:
+            raise PredictError("give either --id (a film of the dataset) or --poster/--overview, not both.")
+        return film_inputs(film_id)
+    if poster is None and overview is None:
+        raise PredictError("nothing to classify: give --poster PATH, --overview TEXT (or both), or --id ID.")
+    if overview is not None and not overview.strip():
+        raise PredictError("the overview is empty: pass the film's plot summary with --overview \"...\".")
+    if poster is not None:
+        poster = Path(poster)
+        poster_pixels(poster, config.IMAGE_SIZE)  # fails here, naming the file, if it is not an image
+    return Inputs(poster=poster, overview=overview)
+
+
+def film_inputs(film_id: str) -> Inputs:
+    """A film of the prepared dataset: its overview, its true genres and (if it has one) its poster."""
+    films, _, _ = dataset.load_processed(config.IMAGE_SIZE)
+    row = films[films["Id"] == film_id.strip()]
+    if row.empty:
+        raise PredictError(f"{film_id}: no film with this Id in {dataset.processed_paths(config.IMAGE_SIZE)['films']} "
+                           f"(Ids look like {films['Id'].iloc[0]}).")
+    row = row.iloc[0]
+    has_poster = bool(row["has_poster"])
+    return Inputs(poster=_raw_poster(row["Id"]) if has_poster else None, overview=row["Overview"],
+                  film_id=row["Id"], true_genres=[g for g in config.GENRES if row[g]], film_has_poster=has_poster)
+
+
+def _raw_poster(film_id: str) -> Path | None:
+    """The film's poster file in the extracted dataset under data/raw, if it is there."""
+    where = config.paths()
+    folder = where.raw / where.default_source.stem
+    if not folder.is_dir():
+        return None
+    path = dataset.locate_source(folder, where.raw).images / f"{film_id}.jpg"
+    return path if path.is_file() else None
+
+
+def _cached_poster_row(film_id: str, image_size: int = config.IMAGE_SIZE):
+    """``(cache file, row)`` of the film's poster in ``posters_<size>.npz``, or ``None``."""
+    cache = dataset.processed_paths(image_size)["posters"]
+    if not cache.exists():
+        return None
+    with np.load(cache) as arrays:
+        rows = np.flatnonzero(arrays["ids"].astype(str) == film_id)
+    return (cache, int(rows[0])) if len(rows) else None
+
+
+def poster_pixels(poster: Path, image_size: int) -> np.ndarray:
+    """A poster file decoded as ``prepare`` decodes it (``dataset.decode_poster``): uint8, size x size x 3."""
+    import tensorflow as tf
+
+    if not poster.is_file():
+        raise PredictError(f"{poster}: no such file.")
+    try:
+        return dataset.decode_poster(tf.io.read_file(str(poster)), image_size).numpy()
+    except tf.errors.OpError as error:
+        reason = error.message.strip().splitlines()[0] if error.message.strip() else type(error).__name__
+        raise PredictError(f"{poster}: cannot be decoded as an image ({reason}). "
+                           "Pass a JPEG, PNG, GIF or BMP poster.") from None
+
+
+def film_pixels(inputs: Inputs, image_size: int) -> np.ndarray:
+    """The poster at ``image_size``: from the prepared cache for a film of the dataset, else decoded."""
+    if inputs.film_id is not None and (found := _cached_poster_row(inputs.film_id, image_size)):
+        cache, row = found
+        with np.load(cache) as arrays:
+            return arrays["images"][row]
+    if inputs.poster is None:
+        raise PredictError(f"{inputs.film_id}: no poster at {image_size}x{image_size}. Run `filmgenre prepare "
+                           f"--image-size {image_size}`, or extract the dataset under data/raw.")
+    return poster_pixels(inputs.poster, image_size)
+
+
+class FeatureSource:
+    """EfficientNet-Lite0 features of the poster: from the feature cache for a film of the dataset,
+    else extracted (``pretrained.feature_extractor``, loaded once)."""
+
+    def __init__(self):
+        self._extract = None
+
+    def __call__(self, inputs: Inputs) -> np.ndarray:
+        cache = config.paths().effnet_features
+        if inputs.film_id is not None and cache.exists():
+            with np.load(cache) as arrays:
+                rows = np.flatnonzero(arrays["ids"].astype(str) == inputs.film_id)
+                if len(rows):
+                    return arrays["features"][rows[0]]
+        if inputs.poster is None:
+            raise PredictError(f"{inputs.film_id}: not in {cache} and no poster file under data/raw.")
+        if self._extract is None:
+            from filmgenre import pretrained  # ImportError names the extra when PyTorch is missing
+
+            self._extract = pretrained.feature_extractor()
+        try:
+            return self._extract(inputs.poster)
+        except OSError as error:  # PIL: unreadable or unidentified image
+            raise PredictError(f"{inputs.poster}: cannot be decoded as an image ({error}).") from None
+
+
+# --------------------------------------------------------------------------- models
+def chosen_models(names: list[str] | None = None) -> list[str]:
+    """The models to run: ``names`` (each must be trained), or every trained model."""
+    folder = config.paths().models
+    if names:
+        for name in names:
+            if name not in models.MODELS:
+                raise PredictError(f"unknown model '{name}'. Models: {', '.join(models.MODELS)}.")
+            if not (folder / f"{name}.keras").exists():
+                raise PredictError(f"{folder / f'{name}.keras'}: not found. Run `filmgenre train {name}` first.")
+        return list(names)
+    trained = [name for name in models.MODELS if (folder / f"{name}.keras").exists()]
+    if not trained:
+        raise PredictError(f"no trained model in {folder}. Run `filmgenre train NAME` first "
+                           f"(NAME: {', '.join(models.MODELS)}).")
+    return trained
+
+
+def model_probabilities(name: str, inputs: Inputs, features: FeatureSource) -> np.ndarray:
+    """One model's 25 probabilities for the inputs, rounded as ``evaluate`` rounds them."""
+    import tensorflow as tf
+
+    from filmgenre import train
+
+    spec = models.MODELS[name]
+    if spec.reads == "overviews":
+        batch = tf.constant([inputs.overview])
+    elif spec.reads == "posters":
+        batch = film_pixels(inputs, spec.image_size)[None].astype(np.float32) / 255.0  # as features.poster_dataset
+    else:
+        batch = features(inputs)[None]
+    model = train.load_model(config.paths().models / f"{name}.keras")
+    output = model(batch, training=False)  # one film: a direct call, no predict() loop to trace
+    return evaluate.quantise(np.asarray(output, dtype=np.float64)[0])
+
+
+def why_not(name: str, inputs: Inputs) -> str | None:
+    """Why model ``name`` cannot run on these inputs, or ``None``."""
+    reads = models.MODELS[name].reads
+    if reads == "overviews" and inputs.overview is None:
+        return "reads overviews; none given"
+    if reads in fusion.POSTER_READS and not inputs.has_poster:
+        return f"film {inputs.film_id} has no usable poster" if inputs.film_id else "reads posters; none given"
+    if reads == "poster_features":
+        try:
+            from filmgenre import pretrained  # noqa: F401
+        except ImportError as error:
+            return str(error)
+    return None
+
+
+def _rule_of(name: str, metrics: dict) -> tuple[dict | None, str | None]:
+    """The decision rule ``evaluate`` recorded for ``name``, and a note when there is none or it is stale."""
+    entry = metrics.get("models", {}).get(name)
+    if entry is None:
+        return None, f"no decision rule yet: run `filmgenre evaluate {name}`"
+    recorded = entry.get("provenance", {}).get("inputs", {}).get(f"models/{name}.keras")
+    model_file = config.paths().models / f"{name}.keras"
+    if recorded and model_file.exists() and files.sha256(model_file) != recorded:
+        return entry["rule"], f"rule chosen for an earlier {model_file.name}: run `filmgenre evaluate {name}`"
+    return entry["rule"], None
+
+
+def describe(name: str, probabilities: np.ndarray, rule: dict | None, top: int, **extra) -> dict:
+    """One model's row of the output: top genres, the rule's genres, every probability."""
+    order = np.argsort(-probabilities, kind="stable")[:top]
+    genres = None
+    if rule is not None:
+        chosen = evaluate.apply_rule(probabilities[None], rule)[0]
+        genres = [g for g, on in zip(config.GENRES, chosen) if on]
+    return {"model": name, **extra,
+            "top": [{"genre": config.GENRES[g], "probability": float(probabilities[g])} for g in order],
+            "rule": rule, "rule_description": evaluate.describe_rule(rule) if rule else None, "genres": genres,
+            "probabilities": dict(zip(config.GENRES, map(float, probabilities)))}
+
+
+# --------------------------------------------------------------------------- the command
+def predict(poster: str | Path | None = None, overview: str | None = None, film_id: str | None = None,
+            top: int = 3, names: list[str] | None = None) -> dict:
+    """Predictions of every trained model (or of ``names``) and of the fusion; see the module's docstring."""
+    if not 1 <= top <= len(config.GENRES):
+        raise PredictError(f"--top must be between 1 and {len(config.GENRES)}, not {top}.")
+    inputs = read_inputs(poster, overview, film_id)
+    chosen = chosen_models(names)
+    metrics = files.read_json(config.paths().metrics, default={})
+    result = {"inputs": {"id": inputs.film_id, "poster": str(inputs.poster) if inputs.poster else None,
+                         "overview": inputs.overview},
+              "true_genres": inputs.true_genres, "predictions": [], "skipped": {}}
+    features, probabilities = FeatureSource(), {}
+    for name in chosen:
+        if reason := why_not(name, inputs):
+            result["skipped"][name] = reason
+            continue
+        probabilities[name] = model_probabilities(name, inputs, features)
+        rule, note = _rule_of(name, metrics)
+        spec = models.MODELS[name]
+        result["predictions"].append(describe(name, probabilities[name], rule, top, reads=spec.reads,
+                                              description=spec.description, note=note))
+    if not result["predictions"]:
+        raise PredictError("no trained model reads what was given: "
+                           + "; ".join(f"{name} {reason}" for name, reason in result["skipped"].items()))
+
+    recorded = metrics.get("models", {}).get(fusion.NAME)
+    if recorded and inputs.has_poster and inputs.overview is not None:
+        members = recorded["fusion"]
+        missing = [members[m] for m in ("poster", "text") if members[m] not in probabilities]
+        if missing:
+            result["skipped"][fusion.NAME] = f"needs {' and '.join(missing)} (not trained, or not chosen)"
+        else:
+            weight = members["weight"]
+            fused = evaluate.quantise(fusion.fuse(probabilities[members["poster"]], probabilities[members["text"]],
+                                                  weight))
+            result["predictions"].append(describe(
+                fusion.NAME, fused, recorded["rule"], top, reads=recorded["reads"],
+                description=f"{weight:.2f} x {members['poster']} + {1 - weight:.2f} x {members['text']}",
+                members={"poster": members["poster"], "text": members["text"], "weight": weight}, note=None))
+    return result
+
+
+def format_text(result: dict) -> str:
+    """The human-readable form of ``predict``'s result."""
+    inputs, lines = result["inputs"], []
+    if inputs["id"]:
+        lines.append(f"Film {inputs['id']}: true genres {', '.join(result['true_genres'])}")
+    if inputs["poster"]:
+        lines.append(f"Poster:   {inputs['poster']}")
+    if inputs["overview"]:
+        text = " ".join(inputs["overview"].split())
+        lines.append(f"Overview: {text if len(text) <= 100 else text[:99] + '…'}")
+    width = max(len(row["model"]) for row in result["predictions"]) + 2
+    for row in result["predictions"]:
+        top = ", ".join(f"{t['genre']} {t['probability']:.2f}" for t in row["top"])
+        lines.append("")
+        lines.append(f"{row['model']:<{width}}top {len(row['top'])}: {top}")
+        if row["genres"] is not None:
+            lines.append(f"{'':<{width}}predicted ({row['rule_description']}): {', '.join(row['genres']) or '(none)'}")
+        if row["model"] == fusion.NAME:
+            lines.append(f"{'':<{width}}{row['description']}")
+        if row["note"]:
+            lines.append(f"{'':<{width}}note: {row['note']}")
+    if result["skipped"]:
+        lines.append("")
+        lines.append("Skipped: " + "; ".join(f"{name} ({reason})" for name, reason in result["skipped"].items()))
+    return "\n".join(lines)
