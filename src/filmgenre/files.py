@@ -31,6 +31,10 @@ def atomic_path(target: Path | str, suffix: str = ""):
 
 
 def write_text(target: Path | str, text: str) -> None:
+    """Write atomically; leave an identical file untouched, so `make` sees nothing changed."""
+    target = Path(target)
+    if target.exists() and target.read_text(encoding="utf-8") == text:
+        return
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -42,8 +46,7 @@ def write_json(target: Path | str, data) -> None:
 def write_csv(target: Path | str, frame, **to_csv_kwargs) -> None:
     """Write a pandas DataFrame atomically (index off unless asked)."""
     to_csv_kwargs.setdefault("index", False)
-    with atomic_path(target) as tmp:
-        frame.to_csv(tmp, **to_csv_kwargs)
+    write_text(target, frame.to_csv(**to_csv_kwargs))
 
 
 def read_json(path: Path | str, default=None):

@@ -65,7 +65,7 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
     order = frame.drop_duplicates("genre").sort_values("support", ascending=False)["genre"]
     long = frame.melt(id_vars=["model", "genre", "support"], value_vars=list(metrics), var_name="metric")
     grid = sns.catplot(data=long, kind="bar", x="genre", y="value", hue="model", row="metric", order=order,
-                       height=1.35, aspect=5.2, legend_out=False, sharey=True)
+                       height=1.2, aspect=5.8, legend_out=False, sharey=True)
     grid.set_axis_labels("", "")
     grid.set_titles("{row_name}")
     for axis in grid.axes.flat:
@@ -77,7 +77,7 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
 def confusion(name: str = "lstm"):
     """Genre-by-genre confusion: of the test films of true genre g, the share predicted as h."""
     matrix = tables.confusion_genres(name)
-    figure, axis = plt.subplots(figsize=(4.6, 3.5))
+    figure, axis = plt.subplots(figsize=(4.4, 3.2))
     sns.heatmap(matrix, ax=axis, cmap="mako_r", vmin=0, vmax=1, square=True, cbar_kws={"shrink": 0.7},
                 xticklabels=True, yticklabels=True)
     axis.set_xlabel("predicted genre")

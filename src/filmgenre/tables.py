@@ -205,16 +205,25 @@ def goals() -> pd.DataFrame:
 def bench_rows() -> pd.DataFrame:
     """Every measured figure of results/bench.json, one row each (median of the runs)."""
     rows = []
+
+    def add(section, figure, median, unit, runs):
+        rows.append({"section": section, "figure": figure, "median": median, "unit": unit, "runs": runs})
+
     for section, content in bench().items():
         if section == "prepare":
             for size, entry in content.items():
-                rows.append({"section": section, "figure": f"decode + resize all posters, {size}",
-                             "median": entry["decode_resize_seconds"], "unit": "s", "runs": 1})
-            continue
-        for name, row in content.get("rows", {}).items():
-            if isinstance(row, dict) and "median" in row:
-                rows.append({"section": section, "figure": name, "median": row["median"], "unit": row["unit"],
-                             "runs": len(row.get("runs", []))})
-            elif isinstance(row, dict) and "status" in row:
-                rows.append({"section": section, "figure": name, "median": None, "unit": row["status"], "runs": 0})
+                add(section, f"decode + resize all posters, {size}", entry["decode_resize_seconds"], "s", 1)
+        elif section == "train":
+            for model, entry in content.items():
+                add(section, f"{model}, full run", entry["seconds_per_epoch"], "s/epoch (median)", entry["epochs_run"])
+        elif isinstance(content.get("rows"), list):  # variants that could not run here, e.g. "no GPU"
+            for row in content["rows"]:
+                variant = ", ".join(f"{k}={v}" for k, v in row.items() if k != "status")
+                add(section, variant, None, row.get("status", ""), 0)
+        else:
+            for name, row in content.get("rows", {}).items():
+                if "median" in row:
+                    add(section, name, row["median"], row["unit"], len(row.get("runs", [])))
+                else:
+                    add(section, name, None, row.get("status", ""), 0)
     return pd.DataFrame(rows)
