@@ -126,11 +126,6 @@ def _present(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(labels.sum(axis=0) > 0)
 
 
-def _none_if_nan(value) -> float | None:
-    value = float(value)
-    return None if np.isnan(value) else value
-
-
 def compute_metrics(labels: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
                     genres: Sequence[str] = config.GENRES) -> dict:
     """Multi-label metrics (scikit-learn, ``zero_division=0``) of 0/1 predictions and probabilities.
