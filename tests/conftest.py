@@ -129,3 +129,27 @@ def trainable(project, trainable_zip):
 
     dataset.prepare(trainable_zip, progress=False, log=lambda *_: None)
     return project
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory, trainable_zip) -> Path:
+    """A scratch project with the 240 films prepared and the spec CNN and LSTM trained one epoch.
+
+    Shared by the test modules that need trained models; copy it (``copy_project``) before
+    writing into it.
+    """
+    from filmgenre import dataset, train
+
+    root = tmp_path_factory.mktemp("trained") / "project"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", root)
+        dataset.prepare(trainable_zip, progress=False, log=lambda *_: None)
+        train.train("cnn", epochs=1, verbose=0)
+        train.train("lstm", epochs=1, verbose=0)
+    return root
+
+
+def copy_project(source: Path, tmp_path_factory, name: str) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(source, tmp_path_factory.mktemp(name) / "project"))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
 
-from conftest import REAL_ZIP, REPO
+from conftest import REAL_ZIP, REPO, copy_project
 from filmgenre import config, evaluate
 
 GENRES = config.GENRES
@@ -162,16 +162,11 @@ def test_stale_detects_a_changed_split_and_baseline(trainable, monkeypatch):
 
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory, trainable_zip):
+def evaluated(tmp_path_factory, trained_tiny):
     """A scratch project with the spec CNN and LSTM trained for one epoch, then `evaluate_all`."""
-    from filmgenre import dataset, train
-
-    root = tmp_path_factory.mktemp("evaluated")
+    root = copy_project(trained_tiny, tmp_path_factory, "evaluated")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(config, "ROOT", root)
-        dataset.prepare(trainable_zip, progress=False, log=lambda *_: None)
-        train.train("cnn", epochs=1, verbose=0)
-        train.train("lstm", epochs=1, verbose=0)
         lines = []
         metrics = evaluate.evaluate_all(log=lines.append)
         yield root, metrics, lines

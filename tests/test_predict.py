@@ -7,23 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import COLOURS, poster_bytes
+from conftest import COLOURS, copy_project, poster_bytes
 from filmgenre import cli, config, evaluate, fusion, predict
 
 GENRES = config.GENRES
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, trainable_zip):
+def trained(tmp_path_factory, trained_tiny):
     """The spec CNN and LSTM trained for one epoch, evaluated, and fused (rules and weight recorded)."""
-    from filmgenre import dataset, train
-
-    root = tmp_path_factory.mktemp("predict")
+    root = copy_project(trained_tiny, tmp_path_factory, "predict")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(config, "ROOT", root)
-        dataset.prepare(trainable_zip, progress=False, log=lambda *_: None)
-        train.train("cnn", epochs=1, verbose=0)
-        train.train("lstm", epochs=1, verbose=0)
         evaluate.evaluate_all(["cnn", "lstm"], log=lambda *_: None)
         fusion.fuse_best(log=lambda *_: None)
         yield root
