@@ -702,7 +702,8 @@ def render_project(root: Path | str, use_quarto: bool | None = None) -> list[Ren
     if not use_quarto:
         return [render_document(doc, project_root=root) for doc in documents]
     if quarto is None:
-        raise RenderError("quarto is not on PATH (use the fallback: quarto='never')")
+        raise RenderError("quarto is not on PATH: install it (conda-forge `quarto`, see environment.yml), "
+                          "or render the preview without it (--quarto auto or never)")
     completed = subprocess.run([quarto, "render"], cwd=root)
     if completed.returncode != 0:
         raise RenderError(f"quarto render failed in {root} (exit code {completed.returncode})")
