@@ -361,3 +361,15 @@ def load_processed(image_size: int = config.IMAGE_SIZE):
     films = pd.read_csv(films_csv, dtype={"Id": str, "Overview": str, "split": str})
     with np.load(posters) as cache:
         return films, cache["ids"].astype(str), cache["images"]
+
+
+def cached_posters(ids, image_size: int = config.IMAGE_SIZE) -> dict[str, np.ndarray]:
+    """Some films' posters from the prepared cache ({} when it was never prepared at this size)."""
+    cache = processed_paths(image_size)["posters"]
+    if not cache.exists():
+        return {}
+    with np.load(cache) as arrays:
+        row_of = {film_id: row for row, film_id in enumerate(arrays["ids"].astype(str))}
+        wanted = [film_id for film_id in ids if film_id in row_of]
+        images = arrays["images"]
+        return {film_id: images[row_of[film_id]] for film_id in wanted}

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from filmgenre import config, tables  # noqa: E402
+from filmgenre import config, dataset, tables  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
 
@@ -93,7 +93,7 @@ def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_
     the data the panels show the text alone.
     """
     samples = tables.samples(samples_file).groupby("bucket", sort=False).head(per_bucket)
-    posters = tables.sample_posters(samples["Id"])
+    posters = dataset.cached_posters(samples["Id"])
     rows = int(np.ceil(len(samples) / 2))
     figure, axes = plt.subplots(rows, 2, figsize=(7.5, 1.3 * rows), squeeze=False)
     for axis, (_, film) in zip(axes.flat, samples.iterrows()):

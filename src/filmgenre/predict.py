@@ -77,16 +77,6 @@ def _raw_poster(film_id: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _cached_poster_row(film_id: str, image_size: int = config.IMAGE_SIZE):
-    """``(cache file, row)`` of the film's poster in ``posters_<size>.npz``, or ``None``."""
-    cache = dataset.processed_paths(image_size)["posters"]
-    if not cache.exists():
-        return None
-    with np.load(cache) as arrays:
-        rows = np.flatnonzero(arrays["ids"].astype(str) == film_id)
-    return (cache, int(rows[0])) if len(rows) else None
-
-
 def poster_pixels(poster: Path, image_size: int) -> np.ndarray:
     """A poster file decoded as ``prepare`` decodes it (``dataset.decode_poster``): uint8, size x size x 3."""
     import tensorflow as tf
@@ -103,10 +93,8 @@ def poster_pixels(poster: Path, image_size: int) -> np.ndarray:
 
 def film_pixels(inputs: Inputs, image_size: int) -> np.ndarray:
     """The poster at ``image_size``: from the prepared cache for a film of the dataset, else decoded."""
-    if inputs.film_id is not None and (found := _cached_poster_row(inputs.film_id, image_size)):
-        cache, row = found
-        with np.load(cache) as arrays:
-            return arrays["images"][row]
+    if inputs.film_id is not None and (cached := dataset.cached_posters([inputs.film_id], image_size)):
+        return cached[inputs.film_id]
     if inputs.poster is None:
         raise PredictError(f"{inputs.film_id}: no poster at {image_size}x{image_size}. Run `filmgenre prepare "
                            f"--image-size {image_size}`, or extract the dataset under data/raw.")

@@ -6,7 +6,6 @@ functions, tables are these DataFrames. Nothing here needs the dataset.
 
 import json
 
-import numpy as np
 import pandas as pd
 
 from filmgenre import config
@@ -133,18 +132,6 @@ def overfitting(name: str) -> dict:
         "val_loss_min_epoch": int(frame["val_loss"].idxmin()) + 1,
         "train_loss_drop": frame.at[0, "loss"] - frame.at[last, "loss"],
     }
-
-
-def sample_posters(ids) -> dict[str, np.ndarray]:
-    """Posters of some films from the local cache ({} when the dataset was never prepared)."""
-    from filmgenre import dataset as data
-
-    try:
-        _, poster_ids, images = data.load_processed(config.IMAGE_SIZE)
-    except data.DatasetError:
-        return {}
-    row_of = {film_id: row for row, film_id in enumerate(poster_ids)}
-    return {film_id: images[row_of[film_id]] for film_id in ids if film_id in row_of}
 
 
 def training_summary(names) -> pd.DataFrame:
