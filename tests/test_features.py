@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from filmgenre import config, features
@@ -48,13 +49,14 @@ def test_encoder_is_adapted_on_training_overviews_only(trainable):
     assert fixed(tf.constant(["a b"])).shape == (1, 64)
 
 
-def test_feature_dataset_batches_pretrained_features_in_order():
+@pytest.mark.parametrize("reads", ["poster_features", "overview_features"])
+def test_feature_dataset_batches_encoder_vectors_in_order(reads):
     rng = np.random.default_rng(0)
     films = features.Films(ids=np.array([f"tt{i}" for i in range(10)]), overviews=np.array([""] * 10),
                            labels=rng.integers(0, 2, (10, len(config.GENRES))).astype(np.float32),
-                           poster_features=rng.random((10, 1280)))
-    batches = list(features.model_dataset("poster_features", films, batch_size=4))
+                           embeddings=rng.random((10, 1280)))
+    batches = list(features.model_dataset(reads, films, batch_size=4))
     assert [len(vectors) for vectors, _ in batches] == [4, 4, 2]
     assert batches[0][0].dtype == tf.float32 and batches[0][0].shape == (4, 1280)
-    np.testing.assert_allclose(np.concatenate([v.numpy() for v, _ in batches]), films.poster_features, rtol=1e-6)
+    np.testing.assert_allclose(np.concatenate([v.numpy() for v, _ in batches]), films.embeddings, rtol=1e-6)
     np.testing.assert_array_equal(np.concatenate([l.numpy() for _, l in batches]), films.labels)

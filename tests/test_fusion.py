@@ -42,3 +42,6 @@ def test_best_member_is_chosen_on_validation_not_test():
     metrics["models"]["effnet"] = {"kind": "model", "reads": "poster_features", "val": {"f1_micro": 0.55},
                                    "test": {"f1_micro": 0.0}}
     assert fusion.best_member(metrics, "posters") == "effnet"  # pretrained poster features read posters too
+    metrics["models"]["minilm"] = {"kind": "model", "reads": "overview_features", "val": {"f1_micro": 0.65},
+                                   "test": {"f1_micro": 0.0}}
+    assert fusion.best_member(metrics, "overviews") == "minilm"

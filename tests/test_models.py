@@ -1,7 +1,7 @@
 import numpy as np
 import keras
 
-from filmgenre import models
+from filmgenre import config, models
 
 CNN_SUMMARY = [  # (name, type, output shape, parameters): the assignment's table
     ("Input", "InputLayer", (None, 64, 64, 3), 0),
@@ -58,13 +58,13 @@ def test_spec_lstm_has_the_assignment_parameter_count():
 
 def test_every_registered_model_reads_a_known_input():
     assert {"cnn", "lstm"} <= set(models.MODELS)
-    assert {spec.reads for spec in models.MODELS.values()} <= {"posters", "poster_features", "overviews"}
+    assert {spec.reads for spec in models.MODELS.values()} <= set(config.MODALITY)
 
 
-def test_effnet_head_standardises_its_input_itself():
+def test_encoder_head_standardises_its_input_itself():
     rng = np.random.default_rng(0)
-    train_features = rng.normal(3.0, 2.0, (200, models.EFFNET_FEATURES)).astype("float32")
-    model = models.effnet_head(train_features)
+    train_features = rng.normal(3.0, 2.0, (200, 1280)).astype("float32")
+    model = models.MODELS["effnet_head"].build(train_features)
     assert model.input_shape == (None, 1280) and model.output_shape == (None, 25)
     standardised = model.get_layer("Standardise")(train_features)
     np.testing.assert_allclose(np.mean(standardised, axis=0), 0, atol=1e-4)
@@ -73,7 +73,7 @@ def test_effnet_head_standardises_its_input_itself():
     probabilities = model(batch, training=False)
     assert np.all((probabilities > 0) & (probabilities < 1))
     np.testing.assert_allclose(probabilities, model(batch, training=False))  # dropout only in training
-    assert [layer.name for layer in models.effnet_head(train_features, hidden=0).layers] == [
+    assert [layer.name for layer in models.encoder_head(train_features, "linear", hidden=0).layers] == [
         "features", "Standardise", "Drop", "Output"]  # the linear variant tried on validation
 
 

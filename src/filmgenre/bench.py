@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from filmgenre import config, dataset, features, files, models, train
+from filmgenre import config, dataset, features, files, models, pretrained, train
 
 QUICK_FILMS = 128  # two batches of 64: enough to exercise every pipeline, too few to time anything
 INFERENCE_BATCH = 256
@@ -426,12 +426,11 @@ def training_command(name: str, settings: Settings) -> list[str]:
 def missing_data(spec) -> str | None:
     """Why a model cannot run here (e.g. its poster size was never prepared), or ``None``.
 
-    Pretrained poster features are used only when already extracted (the bench never
-    spends minutes extracting them) and PyTorch is installed.
+    Pretrained encoders' vectors are used only when already cached (the bench never
+    spends minutes encoding them).
     """
-    cache = config.paths().effnet_features
-    if spec.reads == "poster_features" and not cache.exists():
-        return f"{cache} not found (`python -m filmgenre.pretrained` extracts it)"
+    if spec.reads in pretrained.ENCODERS and not pretrained.cache_path(pretrained.ENCODERS[spec.reads]).exists():
+        return f"the {spec.reads} cache is missing (`filmgenre encode {spec.reads}` writes it)"
     try:
         features.load_for(spec.reads, "train", spec.image_size, limit=1)
     except (dataset.DatasetError, ImportError) as error:

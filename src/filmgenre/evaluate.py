@@ -31,7 +31,7 @@ import pandas as pd
 from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, hamming_loss,
                              multilabel_confusion_matrix, precision_recall_fscore_support, roc_auc_score)
 
-from filmgenre import FilmgenreError, baselines, config, dataset, files
+from filmgenre import FilmgenreError, baselines, config, dataset, files, pretrained
 from filmgenre.features import Films
 
 SPLITS = ("val", "test")
@@ -231,8 +231,8 @@ def predict_model(name: str, targets: Sequence[Films]) -> list[np.ndarray]:
     model = train.load_model(config.paths().models / f"{name}.keras")
     outputs = []
     for films in targets:
-        if spec.reads == "poster_features" and films.poster_features is None:
-            films = dataclasses.replace(films, poster_features=features.pretrained_features(films.ids))
+        if spec.reads in pretrained.ENCODERS and films.embeddings is None:
+            films = dataclasses.replace(films, embeddings=pretrained.vectors_of(spec.reads, films.ids))
         data = features.model_dataset(spec.reads, films)
         outputs.append(np.asarray(model.predict(data, verbose=0), dtype=np.float64))
     return outputs
@@ -293,10 +293,19 @@ def _inputs(name: str) -> dict[str, Path]:
         if spec.reads == "posters":
             posters = dataset.processed_paths(spec.image_size)["posters"]
             inputs[f"data/processed/{posters.name}"] = posters
-        if spec.reads == "poster_features":
-            inputs[f"data/processed/{where.effnet_features.name}"] = where.effnet_features
+        if spec.reads in pretrained.ENCODERS:
+            cache = _encoder_cache(spec.reads)
+            inputs[f"data/processed/{cache.name}"] = cache
     inputs["src/filmgenre/evaluate.py"] = Path(__file__)
     return inputs
+
+
+def _encoder_cache(reads: str) -> Path:
+    """The vectors' cache file; where the data is not prepared, a name that never exists (stale)."""
+    try:
+        return pretrained.cache_path(pretrained.ENCODERS[reads])
+    except dataset.DatasetError:
+        return config.paths().processed / f"{pretrained.ENCODERS[reads].name}_unprepared.npz"
 
 
 def provenance(name: str, inputs: dict[str, Path] | None = None) -> dict:

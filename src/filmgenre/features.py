@@ -4,7 +4,8 @@ Posters come from the uint8 cache that ``prepare`` wrote, so an epoch never deco
 JPEG; overviews stay strings until the model's own ``TextVectorization`` layer encodes
 them, which pads each batch only to its longest overview. Grouping overviews of similar
 length into the same batch (``bucket_by_sequence_length``) keeps that padding small.
-Pretrained poster features (``effnet_head``) come from the cache of ``pretrained.poster_features``.
+Models on a pretrained encoder (``effnet_head``, ``minilm_head``) read its vectors from the
+cache of ``pretrained.embeddings``.
 """
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from filmgenre import config, dataset
+from filmgenre import config, dataset, pretrained
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Overviews average 26 words (at most 68): batches of similar length waste few LSTM steps.
@@ -22,22 +23,22 @@ LENGTH_BUCKETS = [12, 16, 20, 24, 28, 32, 40, 48]
 
 @dataclass
 class Films:
-    """The films of one split, aligned: Ids, overviews, labels and (if asked) posters or poster features."""
+    """The films of one split, aligned: Ids, overviews, labels and (if asked) posters or encoder vectors."""
 
     ids: np.ndarray
     overviews: np.ndarray
     labels: np.ndarray
     posters: np.ndarray | None = None
-    poster_features: np.ndarray | None = None  # EfficientNet-Lite0 features, N x 1280
+    embeddings: np.ndarray | None = None  # a pretrained encoder's vectors, N x d
 
 
 def load_split(split: str, posters: bool = False, image_size: int = config.IMAGE_SIZE,
-               limit: int | None = None, poster_features: bool = False) -> Films:
-    """One split of the prepared data; with ``posters`` or ``poster_features`` only films whose
-    poster decoded, with their cached posters or their pretrained poster features."""
+               limit: int | None = None, encoded: str | None = None) -> Films:
+    """One split of the prepared data; with ``posters`` only films whose poster decoded, with
+    their cached posters; with ``encoded`` (a key of ``pretrained.ENCODERS``) their vectors."""
     films, poster_ids, images = dataset.load_processed(image_size)
     chosen = films[films["split"] == split]
-    if posters or poster_features:
+    if posters or encoded == "poster_features":
         chosen = chosen[chosen["has_poster"] == 1]
     if limit is not None:
         chosen = chosen.iloc[:limit]
@@ -49,24 +50,15 @@ def load_split(split: str, posters: bool = False, image_size: int = config.IMAGE
     if posters:
         row_of = {film_id: row for row, film_id in enumerate(poster_ids)}
         result.posters = images[[row_of[film_id] for film_id in result.ids]]
-    if poster_features:
-        result.poster_features = pretrained_features(result.ids)
+    if encoded:
+        result.embeddings = pretrained.vectors_of(encoded, result.ids)
     return result
 
 
 def load_for(reads: str, split: str, image_size: int = config.IMAGE_SIZE, limit: int | None = None) -> Films:
-    """``load_split`` with what a model reading ``reads`` needs: posters, poster features or neither."""
-    return load_split(split, reads == "posters", image_size, limit, poster_features=reads == "poster_features")
-
-
-def pretrained_features(ids) -> np.ndarray:
-    """The EfficientNet-Lite0 features of these films, in their order, from the cache that
-    ``pretrained.poster_features`` keeps (extracting them first if need be: the ``pretrained`` extra)."""
-    from filmgenre import pretrained
-
-    cache_ids, vectors = pretrained.poster_features()
-    row_of = {film_id: row for row, film_id in enumerate(cache_ids)}
-    return vectors[[row_of[film_id] for film_id in ids]]
+    """``load_split`` with what a model reading ``reads`` needs: posters, encoder vectors or neither."""
+    return load_split(split, reads == "posters", image_size, limit,
+                      encoded=reads if reads in pretrained.ENCODERS else None)
 
 
 def poster_dataset(posters: np.ndarray, labels: np.ndarray, batch_size: int = config.BATCH_SIZE,
@@ -82,7 +74,7 @@ def poster_dataset(posters: np.ndarray, labels: np.ndarray, batch_size: int = co
 
 def feature_dataset(vectors: np.ndarray, labels: np.ndarray, batch_size: int = config.BATCH_SIZE,
                     training: bool = False, seed: int = config.SEED) -> tf.data.Dataset:
-    """(poster features float32[1280], labels float32[25]) batches from precomputed features."""
+    """(encoder vector float32[d], labels float32[25]) batches from precomputed vectors."""
     rows = tf.data.Dataset.from_tensor_slices((vectors.astype(np.float32), labels)).cache()
     if training:
         rows = rows.shuffle(len(vectors), seed=seed, reshuffle_each_iteration=True)
@@ -117,11 +109,11 @@ def overview_dataset(overviews: np.ndarray, labels: np.ndarray, batch_size: int 
 
 def model_dataset(reads: str, films: Films, batch_size: int = config.BATCH_SIZE, training: bool = False,
                   seed: int = config.SEED, bucket_by_length: bool = True) -> tf.data.Dataset:
-    """The batches a model that reads ``reads`` ("posters", "poster_features" or "overviews") is fed."""
+    """The batches a model that reads ``reads`` (posters, overviews or an encoder's vectors) is fed."""
     if reads == "posters":
         return poster_dataset(films.posters, films.labels, batch_size, training, seed)
-    if reads == "poster_features":
-        return feature_dataset(films.poster_features, films.labels, batch_size, training, seed)
+    if reads in pretrained.ENCODERS:
+        return feature_dataset(films.embeddings, films.labels, batch_size, training, seed)
     return overview_dataset(films.overviews, films.labels, batch_size, training, seed, bucket_by_length)
 
 

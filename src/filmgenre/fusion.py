@@ -14,7 +14,6 @@ import numpy as np
 from filmgenre import config, evaluate, files
 
 NAME = "fusion"
-POSTER_READS = ("posters", "poster_features")  # what a model reads when it reads the poster
 WEIGHTS = np.round(np.linspace(0, 1, 21), 2)  # poster share of the average: 0 = text only, 1 = posters only
 
 
@@ -36,13 +35,10 @@ def choose_weight(poster_val: np.ndarray, text_val: np.ndarray, labels: np.ndarr
 
 
 def best_member(metrics: dict, reads: str) -> str | None:
-    """The trained model reading ``reads`` with the best validation micro-F1 (never test).
-
-    "posters" also admits models of pretrained poster features: they read the posters too.
-    """
-    accepted = POSTER_READS if reads == "posters" else (reads,)
+    """The trained model reading ``reads`` ("posters" or "overviews") with the best validation
+    micro-F1 (never test). Heads on a pretrained encoder's vectors read their input too."""
     candidates = {name: entry["val"]["f1_micro"] for name, entry in metrics.get("models", {}).items()
-                  if entry["kind"] == "model" and entry["reads"] in accepted}
+                  if entry["kind"] == "model" and config.MODALITY.get(entry["reads"]) == reads}
     return max(candidates, key=candidates.get) if candidates else None
 
 

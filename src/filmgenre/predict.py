@@ -101,30 +101,31 @@ def film_pixels(inputs: Inputs, image_size: int) -> np.ndarray:
     return poster_pixels(inputs.poster, image_size)
 
 
-class FeatureSource:
-    """EfficientNet-Lite0 features of the poster: from the feature cache for a film of the dataset,
-    else extracted (``pretrained.feature_extractor``, loaded once)."""
+class EncoderSource:
+    """A pretrained encoder's vector of the inputs: from the encoder's cache for a film of the
+    dataset, else encoded now (each encoder loaded once, only when needed)."""
 
     def __init__(self):
-        self._extract = None
+        self._encoders = {}
 
-    def __call__(self, inputs: Inputs) -> np.ndarray:
-        cache = config.paths().effnet_features
-        if inputs.film_id is not None and cache.exists():
-            with np.load(cache) as arrays:
-                rows = np.flatnonzero(arrays["ids"].astype(str) == inputs.film_id)
-                if len(rows):
-                    return arrays["features"][rows[0]]
-        if inputs.poster is None:
-            raise PredictError(f"{inputs.film_id}: not in {cache} and no poster file under data/raw.")
-        if self._extract is None:
-            from filmgenre import pretrained  # ImportError names the extra when PyTorch is missing
+    def __call__(self, reads: str, inputs: Inputs) -> np.ndarray:
+        from filmgenre import pretrained
 
-            self._extract = pretrained.feature_extractor()
+        if inputs.film_id is not None and pretrained.cache_path(pretrained.ENCODERS[reads]).exists():
+            ids, vectors = pretrained.embeddings(reads)
+            rows = np.flatnonzero(ids == inputs.film_id)
+            if len(rows):
+                return vectors[rows[0]]
+        source = inputs.overview if config.MODALITY[reads] == "overviews" else inputs.poster
+        if source is None:
+            raise PredictError(f"{inputs.film_id}: not in the {reads} cache and no poster file under data/raw. "
+                               "Run `filmgenre encode` first.")
+        if reads not in self._encoders:
+            self._encoders[reads] = pretrained.encoder(reads)
         try:
-            return self._extract(inputs.poster)
+            return self._encoders[reads]([source])[0]
         except OSError as error:  # PIL: unreadable or unidentified image
-            raise PredictError(f"{inputs.poster}: cannot be decoded as an image ({error}).") from None
+            raise PredictError(f"{source}: cannot be decoded as an image ({error}).") from None
 
 
 # --------------------------------------------------------------------------- models
@@ -145,7 +146,7 @@ def chosen_models(names: list[str] | None = None) -> list[str]:
     return trained
 
 
-def model_probabilities(name: str, inputs: Inputs, features: FeatureSource) -> np.ndarray:
+def model_probabilities(name: str, inputs: Inputs, encoded: EncoderSource) -> np.ndarray:
     """One model's 25 probabilities for the inputs, rounded as ``evaluate`` rounds them."""
     import tensorflow as tf
 
@@ -157,7 +158,7 @@ def model_probabilities(name: str, inputs: Inputs, features: FeatureSource) -> n
     elif spec.reads == "posters":
         batch = film_pixels(inputs, spec.image_size)[None].astype(np.float32) / 255.0  # as features.poster_dataset
     else:
-        batch = features(inputs)[None]
+        batch = encoded(spec.reads, inputs)[None]
     model = train.load_model(config.paths().models / f"{name}.keras")
     output = model(batch, training=False)  # one film: a direct call, no predict() loop to trace
     return evaluate.quantise(np.asarray(output, dtype=np.float64)[0])
@@ -166,15 +167,10 @@ def model_probabilities(name: str, inputs: Inputs, features: FeatureSource) -> n
 def why_not(name: str, inputs: Inputs) -> str | None:
     """Why model ``name`` cannot run on these inputs, or ``None``."""
     reads = models.MODELS[name].reads
-    if reads == "overviews" and inputs.overview is None:
+    if config.MODALITY[reads] == "overviews" and inputs.overview is None:
         return "reads overviews; none given"
-    if reads in fusion.POSTER_READS and not inputs.has_poster:
+    if config.MODALITY[reads] == "posters" and not inputs.has_poster:
         return f"film {inputs.film_id} has no usable poster" if inputs.film_id else "reads posters; none given"
-    if reads == "poster_features":
-        try:
-            from filmgenre import pretrained  # noqa: F401
-        except ImportError as error:
-            return str(error)
     return None
 
 
@@ -215,12 +211,12 @@ def predict(poster: str | Path | None = None, overview: str | None = None, film_
     result = {"inputs": {"id": inputs.film_id, "poster": str(inputs.poster) if inputs.poster else None,
                          "overview": inputs.overview},
               "true_genres": inputs.true_genres, "predictions": [], "skipped": {}}
-    features, probabilities = FeatureSource(), {}
+    encoded, probabilities = EncoderSource(), {}
     for name in chosen:
         if reason := why_not(name, inputs):
             result["skipped"][name] = reason
             continue
-        probabilities[name] = model_probabilities(name, inputs, features)
+        probabilities[name] = model_probabilities(name, inputs, encoded)
         rule, note = _rule_of(name, metrics)
         spec = models.MODELS[name]
         result["predictions"].append(describe(name, probabilities[name], rule, top, reads=spec.reads,

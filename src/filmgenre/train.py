@@ -112,8 +112,8 @@ def build_datasets(spec, limit: int | None, batch_size: int, seed: int, bucket_b
 def build_model(name: str, spec, train_films, jit_compile: bool):
     if spec.reads == "posters":
         return spec.build(image_size=spec.image_size, jit_compile=jit_compile)
-    if spec.reads == "poster_features":
-        return spec.build(train_films.poster_features, jit_compile=jit_compile)
+    if train_films.embeddings is not None:
+        return spec.build(train_films.embeddings, jit_compile=jit_compile)
     encoder = features.text_encoder(train_films.overviews, spec.vocab_size)
     return spec.build(encoder, jit_compile=jit_compile)
 
