@@ -46,6 +46,7 @@ WORD_MIN_COUNT = 5  # a word must occur in this many test overviews to be ranked
 TOP_WORDS = 8
 CALIBRATION_BINS = 10
 BATCH = 256
+OCCLUSION_BATCH = 4096  # occluded variants per predict call (memory: 4096 posters at the model's size)
 DECIMALS = 5  # of the committed tables
 
 
@@ -71,19 +72,24 @@ def occlusion_maps(predict_images: PredictImages, images: np.ndarray, genres: Se
     corners = [(top, left) for top in range(0, height - size + 1, step) for left in range(0, width - size + 1, step)]
     genres = np.asarray(genres)
     base = np.asarray(predict_images(images))[np.arange(n), genres]
+    cover = np.zeros((height, width))
+    for top, left in corners:
+        cover[top:top + size, left:left + size] += 1
     maps = np.zeros((n, height, width))
-    for i, image in enumerate(images):
-        variants = np.repeat(image[None], len(corners), axis=0)
-        fill = image.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
-        for variant, (top, left) in zip(variants, corners):
-            variant[top:top + size, left:left + size] = fill
-        drops = base[i] - np.asarray(predict_images(variants))[:, genres[i]]
-        cover = np.zeros((height, width))
-        for drop, (top, left) in zip(drops, corners):
-            maps[i, top:top + size, left:left + size] += drop
-            cover[top:top + size, left:left + size] += 1
-        maps[i] /= np.maximum(cover, 1)
-    return maps
+    per_call = max(1, OCCLUSION_BATCH // len(corners))  # posters whose variants go in one predict call
+    for start in range(0, n, per_call):
+        chunk = images[start:start + per_call]
+        variants = np.repeat(chunk, len(corners), axis=0).reshape(len(chunk), len(corners), *chunk.shape[1:])
+        fills = chunk.reshape(len(chunk), -1, 3).mean(axis=1).round().astype(np.uint8)
+        for k, (top, left) in enumerate(corners):
+            variants[:, k, top:top + size, left:left + size] = fills[:, None, None, :]
+        probabilities = np.asarray(predict_images(variants.reshape(-1, *chunk.shape[1:])))
+        rows = np.arange(len(chunk))
+        drops = base[start + rows, None] - probabilities.reshape(len(chunk), len(corners), -1)[
+            rows, :, genres[start + rows]]
+        for k, (top, left) in enumerate(corners):
+            maps[start + rows, top:top + size, left:left + size] += drops[:, k, None, None]
+    return maps / np.maximum(cover, 1)  # a pixel no square covers (a ragged edge) stays 0
 
 
 def region_means(maps: np.ndarray, regions: int = REGIONS) -> np.ndarray:
