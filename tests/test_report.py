@@ -10,7 +10,7 @@ pypdf = pytest.importorskip("pypdf")
 from filmgenre import config, render  # noqa: E402
 
 REPORT = config.ROOT / "report" / "report.qmd"
-MARGIN_Y = 1.6 / 2.54 * 72  # the report's top and bottom margin (front matter: margin y 1.6cm), in points
+MARGIN_Y = float(render.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].removesuffix("cm")) / 2.54 * 72
 
 
 @pytest.fixture(scope="module")

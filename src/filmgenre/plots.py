@@ -46,7 +46,7 @@ def genre_counts():
 def training_curves(names=("cnn", "lstm")):
     """Loss, precision and recall per epoch, training vs validation, with the best epoch marked."""
     names = [n for n in names if (config.paths().results / n / "history.csv").exists()]
-    figure, axes = plt.subplots(len(names), 3, figsize=(7.0, 1.45 * len(names) + 0.3), squeeze=False, sharex="row")
+    figure, axes = plt.subplots(len(names), 3, figsize=(7.0, 1.1 * len(names) + 0.3), squeeze=False, sharex="row")
     for row, name in zip(axes, names):
         history = tables.history(name)
         best = tables.training(name)["best_epoch"]
@@ -68,7 +68,7 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
     order = frame.drop_duplicates("genre").sort_values("support", ascending=False)["genre"]
     long = frame.melt(id_vars=["model", "genre", "support"], value_vars=list(metrics), var_name="metric")
     grid = sns.catplot(data=long, kind="bar", x="genre", y="value", hue="model", row="metric", order=order,
-                       height=1.2, aspect=5.8, legend_out=False, sharey=True)
+                       height=1.0, aspect=7.0, legend_out=False, sharey=True)
     grid.set_axis_labels("", "")
     grid.set_titles("{row_name}")
     for axis in grid.axes.flat:
@@ -80,7 +80,7 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
 def confusion(name: str = "lstm"):
     """Genre-by-genre confusion: of the test films of true genre g, the share predicted as h."""
     matrix = tables.confusion_genres(name)
-    figure, axis = plt.subplots(figsize=(4.4, 3.2))
+    figure, axis = plt.subplots(figsize=(4.4, 2.45))
     sns.heatmap(matrix, ax=axis, cmap="mako_r", vmin=0, vmax=1, square=True, cbar_kws={"shrink": 0.7},
                 xticklabels=True, yticklabels=True)
     axis.set_xlabel("predicted genre")
@@ -108,7 +108,7 @@ def _poster(axis, path) -> None:
 
 
 def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_bucket: int = 1, columns: int = 2,
-                 height: float = 1.55):
+                 height: float = 1.3):
     """Sample test films: the original poster (from data/raw, when the dataset is there), the
     overview, the true genres and each model's top three with probabilities, ✓ marking a true genre.
 
@@ -215,23 +215,24 @@ def _occlusion_examples(models) -> dict:
     return found
 
 
-def calibration(models=None, columns: int = 3, width: float = 7.0):
+def calibration(models=None, columns: int = 3, width: float = 7.0, aspect: float = 1.0, name: str = "calibration"):
     """Reliability diagrams: per probability bin, the observed share of true genres against the mean
-    predicted probability (results/explain/calibration.csv); dot area grows with the pairs in the bin."""
+    predicted probability (results/explain/calibration.csv); dot area grows with the pairs in the bin.
+    ``name``: the file name, so a selection of models does not overwrite the figure of all of them."""
     bins = tables.explain("calibration")
     models = list(dict.fromkeys(bins["model"])) if models is None else list(models)
     errors = tables.calibration_errors()
     rows = int(np.ceil(len(models) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(width, width / columns * rows), squeeze=False,
+    figure, axes = plt.subplots(rows, columns, figsize=(width, width / columns * aspect * rows), squeeze=False,
                                 sharex=True, sharey=True)
     for axis in axes.flat[len(models):]:
         axis.axis("off")
-    for axis, name in zip(axes.flat, models):
-        table = bins[(bins["model"] == name) & (bins["pairs"] > 0)]
+    for axis, model in zip(axes.flat, models):
+        table = bins[(bins["model"] == model) & (bins["pairs"] > 0)]
         axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
         axis.plot(table["predicted"], table["observed"], color="C0", linewidth=1)
         axis.scatter(table["predicted"], table["observed"], s=4 + 6 * np.log10(table["pairs"]), color="C0", zorder=3)
-        axis.set_title(f"{name} (ECE {errors[name]:.3f})", fontsize=7)
+        axis.set_title(f"{model} (ECE {errors[model]:.3f})", fontsize=7)
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
         axis.tick_params(labelsize=6)
@@ -240,7 +241,7 @@ def calibration(models=None, columns: int = 3, width: float = 7.0):
     for axis in axes[:, 0]:
         axis.set_ylabel("observed share", fontsize=7)
     figure.tight_layout(pad=0.4)
-    return save(figure, "calibration")
+    return save(figure, name)
 
 
 def word_attribution(model: str = "lstm", genres=None, top: int = 6, columns: int = 4, width: float = 7.0):

@@ -607,9 +607,11 @@ _TYPST_HEADER = """// filmgenre.render: captions carry Quarto-style "Figure N:" 
 """
 
 
-def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str]]:
-    """Pandoc metadata (the document's, plus its ``format: html|typst`` options) and the pandoc
-    flags for the Quarto options that are flags, not template variables, in pandoc."""
+def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str], str]:
+    """Pandoc metadata (the document's, plus its ``format: html|typst`` options), the pandoc
+    flags for the Quarto options that are flags, not template variables, in pandoc, and the
+    header to include: our style, then the document's ``include-in-header`` texts (one file,
+    since pandoc ignores ``header-includes`` metadata once ``--include-in-header`` is given)."""
     formats = meta.get("format") if isinstance(meta.get("format"), dict) else {}
     names = ("html",) if target == "html" else ("typst", "pdf")
     own = next((formats[n] for n in names if isinstance(formats.get(n), dict)), {})
@@ -621,12 +623,12 @@ def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str
             args.append("--number-sections")
         else:
             opts.setdefault("section-numbering", "1.1")
-    if includes := opts.pop("include-in-header", None):  # Quarto's `- text: ...` items -> pandoc header-includes
-        includes = includes if isinstance(includes, list) else [includes]
-        if not all(isinstance(item, dict) and "text" in item for item in includes):
-            raise RenderError(f"{stem}: the preview supports include-in-header only as `- text: ...` items")
-        raw = "html" if target == "html" else "typst"
-        opts["header-includes"] = [_fenced(item["text"], f"{{={raw}}}") for item in includes]
+    includes = opts.pop("include-in-header", None) or []  # Quarto's `- text: ...` items, after our own header
+    includes = includes if isinstance(includes, list) else [includes]
+    if not all(isinstance(item, dict) and "text" in item for item in includes):
+        raise RenderError(f"{stem}: the preview supports include-in-header only as `- text: ...` items")
+    header = _HTML_STYLE if target == "html" else _TYPST_HEADER
+    header = "\n".join([header, *(item["text"] for item in includes)])
     if str(opts.get("date")).lower() in ("today", "now", "last-modified"):
         today = _dt.date.today()
         opts["date"] = f"{today.day} {today:%B %Y}"
@@ -634,7 +636,7 @@ def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str
         opts.setdefault("page-numbering", "1")
     if not opts.get("title"):
         opts["pagetitle"] = stem  # pandoc warns about HTML without a <title>
-    return opts, args
+    return opts, args, header
 
 
 def _pandoc(markdown: str, meta: dict, to: str, output: Path, args: list[str], document: Path) -> None:
@@ -684,12 +686,11 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
     stem = qmd_path.stem
     with tempfile.TemporaryDirectory(prefix=f"filmgenre-render-{stem}-") as tmp:
         build = Path(tmp)
-        (build / "style.html").write_text(_HTML_STYLE, encoding="utf-8")
-        (build / "header.typ").write_text(_TYPST_HEADER, encoding="utf-8")
         for target in dict.fromkeys(targets):
             writer = "html" if target == "html" else "typst"
             markdown = _document_markdown(doc, nb, meta, numbers, build, writer, warnings)
-            metadata, args = _pandoc_metadata(meta, writer, stem)
+            metadata, args, header = _pandoc_metadata(meta, writer, stem)
+            (build / ("style.html" if target == "html" else "header.typ")).write_text(header, encoding="utf-8")
             with atomic_path(out_dir / f"{stem}.{target}") as output:
                 if target == "html":
                     _pandoc(markdown, metadata, "html5", output, [
