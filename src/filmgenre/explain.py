@@ -276,7 +276,8 @@ def _examples(films: Films, per_genre: int, seed: int = config.SEED) -> tuple[np
 
 
 def explain_posters(name: str, occlusion_films: int, log=print) -> dict:
-    """Ablation scores, the mean occlusion map and the example maps of one poster model."""
+    """Ablation scores, the mean occlusion map (mean absolute change of the probability of each poster's
+    top genre, over ``occlusion_films`` random test posters) and the example maps of one poster model."""
     predict_images, size = poster_predictor(name)
     films = evaluate.evaluation_films("test", size)
     started = time.perf_counter()
@@ -288,27 +289,23 @@ def explain_posters(name: str, occlusion_films: int, log=print) -> dict:
     rng = np.random.default_rng(config.SEED)
     chosen = np.sort(rng.choice(len(films.ids), size=min(occlusion_films, len(films.ids)), replace=False))
     top = np.argmax(np.asarray(predict_images(films.posters[chosen])), axis=1)  # each poster's own top genre
-    mean = region_means(occlusion_maps(predict_images, films.posters[chosen], top))
+    mean = region_means(np.abs(occlusion_maps(predict_images, films.posters[chosen], top)))  # no cancelling out
     rows, genres = _examples(films, EXAMPLES_PER_GENRE)
     examples = occlusion_maps(predict_images, films.posters[rows], genres)
     log(f"{name}: occlusion of {len(chosen)} + {len(rows)} posters ({time.perf_counter() - started:.0f} s)")
-    regions = pd.DataFrame([{"model": name, "row": r, "col": c, "drop": mean[r, c]}
+    regions = pd.DataFrame([{"model": name, "row": r, "col": c, "change": mean[r, c]}
                             for r in range(mean.shape[0]) for c in range(mean.shape[1])])
     return {"ablation": ablation, "occlusion": regions, "examples": (films.ids[rows], genres, examples)}
 
 
-def explain_texts(names: Sequence[str], max_films: int | None, genres: Sequence[str], log=print) -> pd.DataFrame:
-    """Leave-one-word-out rankings of each text model, per genre."""
-    films = evaluate.evaluation_films("test")
-    texts = list(films.overviews[:max_films])
-    frames = []
-    for name in names:
-        started = time.perf_counter()
-        contributions = leave_one_word_out(text_predictor(name), texts)
-        frames += [word_ranking(texts, contributions, genre).assign(model=name) for genre in genres]
-        log(f"{name}: leave-one-word-out over {len(texts)} overviews, "
-            f"{sum(len(c) for c in contributions)} variants ({time.perf_counter() - started:.0f} s)")
-    return pd.concat(frames, ignore_index=True)
+def explain_text(name: str, texts: Sequence[str], genres: Sequence[str], log=print) -> pd.DataFrame:
+    """Leave-one-word-out rankings of one text model, per genre."""
+    started = time.perf_counter()
+    contributions = leave_one_word_out(text_predictor(name), texts)
+    log(f"{name}: leave-one-word-out over {len(texts)} overviews, "
+        f"{sum(len(c) for c in contributions)} variants ({time.perf_counter() - started:.0f} s)")
+    return pd.concat([word_ranking(texts, contributions, genre).assign(model=name) for genre in genres],
+                     ignore_index=True)
 
 
 def explained_genres(films: Films, count: int = 8) -> list[str]:
@@ -334,7 +331,7 @@ def _write(name: str, frame: pd.DataFrame, replace_models: bool = False) -> None
     path = folder() / f"{name}.csv"
     if replace_models and path.exists():
         kept = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        frame = pd.concat([kept[~kept["model"].isin(frame["model"])], frame], ignore_index=True)
+        frame = pd.concat([kept[~kept["model"].isin(frame["model"])], frame], ignore_index=True)[list(frame.columns)]
     files.write_csv(path, frame.round(DECIMALS))
 
 
@@ -376,19 +373,24 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
         np.savez_compressed(npz, **examples)
 
     genres = explained_genres(test)
-    if texts:
+    rankings = []
+    for name in texts:
         started = time.perf_counter()
-        _write("words", explain_texts(texts, word_films, genres, log)[
+        rankings.append(explain_text(name, list(test.overviews[:word_films]), genres, log))
+        seconds[f"words {name}"] = time.perf_counter() - started
+    if texts:
+        _write("words", pd.concat(rankings, ignore_index=True)[
             ["model", "genre", "rank", "word", "contribution", "films"]], True)
-        seconds["words"] = time.perf_counter() - started
     started = time.perf_counter()
     _write("tfidf_terms", tfidf_terms(*fitted_tfidf(), genres))
     seconds["tfidf terms"] = time.perf_counter() - started
 
-    summary = {"posters": posters, "texts": texts, "occlusion_films": occlusion_films,
+    earlier = files.read_json(out / "summary.json", default={})  # models explained by earlier runs stay listed
+    summary = {"posters": list(dict.fromkeys(earlier.get("posters", []) + posters)),
+               "texts": list(dict.fromkeys(earlier.get("texts", []) + texts)), "occlusion_films": occlusion_films,
                "word_films": word_films or len(test.ids), "patch": PATCH, "stride": STRIDE, "regions": REGIONS,
                "word_min_count": WORD_MIN_COUNT, "calibration_bins": CALIBRATION_BINS,
-               "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+               "seconds": earlier.get("seconds", {}) | {k: round(v, 1) for k, v in seconds.items()}}
     files.write_json(out / "summary.json", summary)
     log(f"wrote {out} ({sum(seconds.values()):.0f} s in all)")
     return summary

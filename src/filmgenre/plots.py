@@ -152,8 +152,8 @@ def fusion_weights():
 
 # --------------------------------------------------------------------------- evidence (filmgenre explain)
 def occlusion(models=None, width: float = 7.0):
-    """Where poster models look, one column per model: on top the mean drop in the probability of
-    each poster's top genre when a square of it is occluded (results/explain/occlusion.csv); below,
+    """Where poster models look, one column per model: on top the mean absolute change in the
+    probability of each poster's top genre when a square of it is occluded (results/explain/occlusion.csv); below,
     where the dataset and the example maps are on this machine, the maps of a few test posters per
     genre (the drop in that genre's probability) over the posters as the model saw them."""
     regions = tables.explain("occlusion")
@@ -170,9 +170,9 @@ def occlusion(models=None, width: float = 7.0):
             axis.set_yticks([])
             axis.grid(False)
             axis.set_frame_on(False)
-        grid = regions[regions["model"] == name].pivot(index="row", columns="col", values="drop").to_numpy()
+        grid = regions[regions["model"] == name].pivot(index="row", columns="col", values="change").to_numpy()
         shown = axes[0, columns // 2].imshow(grid, cmap="magma", vmin=0)
-        axes[0, columns // 2].set_title(f"{name}: mean over posters", fontsize=6.5)
+        axes[0, columns // 2].set_title(f"{name}: mean |change|", fontsize=6.5)
         panel.colorbar(shown, ax=axes[0, columns // 2], fraction=0.046, pad=0.03).ax.tick_params(labelsize=5)
         if name not in examples:
             continue
