@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         "posters for every poster model; leave-one-word-out attribution for every text model beside the "
         "TF-IDF baseline's top coefficients; calibration bins of every evaluated model. Writes small tables "
         "to results/explain/ (read by the report) and the per-poster maps to "
-        "results/explain/occlusion_examples.npz (git-ignored). A few minutes on 2 CPU cores.",
+        "results/explain/occlusion_examples.npz (git-ignored). About 2 CPU-minutes for the spec models and the "
+        "baselines.",
     )
     explain.add_argument("--posters", action="append", metavar="MODEL",
                          help="a poster model to explain (repeatable; default: every trained Keras poster model "
