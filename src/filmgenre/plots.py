@@ -197,7 +197,7 @@ def _heat(share: np.ndarray) -> np.ndarray:
 def _occlusion_examples(models) -> dict:
     """model -> (ids, genre indices, maps, {id: cached poster}) for the models with example maps and
     posters on this machine (results/explain/occlusion_examples.npz is git-ignored)."""
-    from filmgenre import explain, models as registry
+    from filmgenre import explain
 
     path = explain.folder() / "occlusion_examples.npz"
     if not path.exists():
@@ -208,8 +208,7 @@ def _occlusion_examples(models) -> dict:
             if f"{name}/maps" not in arrays.files:
                 continue
             ids, maps = arrays[f"{name}/ids"].astype(str), arrays[f"{name}/maps"]
-            size = registry.MODELS[name].image_size if name in registry.MODELS else config.IMAGE_SIZE
-            posters = dataset.cached_posters(ids, size)
+            posters = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
             if len(posters) == len(ids):
                 found[name] = (ids, arrays[f"{name}/genres"], maps, posters)
     return found
