@@ -16,13 +16,13 @@ MODELS := cnn lstm poster_cnn glove_lstm effnet_head minilm_head
 TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)
 EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py baselines.py)
 
-.PHONY: all install prepare encode train evaluate report test clean help
+.PHONY: all install prepare encode train evaluate explain report test clean help
 
-all: prepare encode train evaluate report
+all: prepare encode train evaluate explain report
 
 help:
 	@echo "make all DATA=path/to/Multimodal_IMDB_dataset.zip   the whole study: prepare, train, evaluate, report"
-	@echo "make prepare | encode | train | evaluate | report   one stage (and what it needs)"
+	@echo "make prepare | encode | train | evaluate | explain | report   one stage (and what it needs)"
 	@echo "make test                                           the test suite"
 
 $(INSTALLED): pyproject.toml
@@ -65,7 +65,12 @@ results/metrics.json: $(addprefix models/,$(addsuffix .keras,$(MODELS))) $(EVALU
 
 evaluate: results/metrics.json
 
-report: results/metrics.json | $(INSTALLED)
+results/explain/summary.json: results/metrics.json src/filmgenre/explain.py | $(INSTALLED)
+	$(FILMGENRE) explain
+
+explain: results/explain/summary.json
+
+report: results/metrics.json results/explain/summary.json | $(INSTALLED)
 	$(FILMGENRE) report
 
 test: $(INSTALLED)

@@ -270,3 +270,18 @@ def test_report_fallback_and_quarto_choice(tmp_path, monkeypatch):
     paths = render.report(tmp_path, quarto="auto")
     assert paths == [tmp_path / "_output" / "analysis" / "note.html"]
     assert "Ran in analysis." in _html_text(paths[0].read_text(encoding="utf-8")), "cwd = the document's folder"
+
+
+def test_include_in_header_text_follows_the_preview_header():
+    meta = {"title": "t", "format": {"typst": {"include-in-header": [{"text": "#set figure(placement: auto)"}]}}}
+    _, _, header = render._pandoc_metadata(meta, "typst", "t")
+    assert header.startswith(render._TYPST_HEADER) and header.rstrip().endswith("#set figure(placement: auto)")
+    _, _, html_header = render._pandoc_metadata(meta, "html", "t")
+    assert "placement" not in html_header, "a typst include stays out of the HTML"
+    with pytest.raises(render.RenderError, match="text"):
+        render._pandoc_metadata({"format": {"typst": {"include-in-header": "header.typ"}}}, "typst", "t")
+
+
+def test_page_fill_of_a_page_with_a_few_lines_is_small(demo):
+    (fill,) = render.page_fill(demo.outputs["pdf"], margin=2.5 / 2.54 * 72)
+    assert 0.2 < fill < 1.0

@@ -10,6 +10,7 @@ pypdf = pytest.importorskip("pypdf")
 from filmgenre import config, render  # noqa: E402
 
 REPORT = config.ROOT / "report" / "report.qmd"
+MARGIN_Y = float(render.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].removesuffix("cm")) / 2.54 * 72
 
 
 @pytest.fixture(scope="module")
@@ -23,23 +24,31 @@ def test_every_cell_ran_without_error(rendered):
             assert all(output.get("output_type") != "error" for output in cell.get("outputs", []))
 
 
-def test_the_pdf_has_two_or_three_pages(rendered):
-    pdf = rendered.outputs["pdf"]
-    assert len(pypdf.PdfReader(pdf).pages) in (2, 3)
+def test_the_pdf_has_two_or_three_full_pages(rendered):
+    fill = render.page_fill(rendered.outputs["pdf"], MARGIN_Y)
+    assert len(fill) in (2, 3)
+    assert min(fill) >= 0.9, f"a page is more than a tenth empty: {[round(f, 3) for f in fill]}"
+
+
+def test_the_title_block_names_no_placeholder_author(rendered):
+    first = pypdf.PdfReader(rendered.outputs["pdf"]).pages[0].extract_text().splitlines()
+    assert "filmgenre" not in first[:3]
 
 
 def test_every_reference_points_at_a_label():
     check = render.check_references(REPORT)
     assert check.references and not check.undefined
-    assert {"fig-curves", "fig-per-genre", "fig-confusion", "fig-samples", "tbl-results"} <= set(check.labels)
+    assert {"fig-curves", "fig-per-genre", "fig-confusion", "fig-samples", "tbl-results", "tbl-ablation",
+            "tbl-words"} <= set(check.labels)
 
 
-def test_every_figure_file_is_a_non_empty_image(rendered):
+def test_every_figure_file_is_a_non_empty_image_and_pdf(rendered):
     from PIL import Image
 
     for name in ["training_curves", "per_genre", "confusion_lstm", "sample_films"]:
         with Image.open(config.paths().figures / f"{name}.png") as image:
             assert image.size[0] > 100 and image.size[1] > 100
+        assert (config.paths().figures / f"{name}.pdf").stat().st_size > 1000
 
 
 def test_numbers_in_the_text_come_from_metrics_json(rendered):
@@ -58,4 +67,6 @@ def test_the_analysis_renders_to_html_with_every_reference_resolved():
     result = render.render_document(analysis)
     html = result.outputs["html"].read_text(encoding="utf-8")
     assert "{python}" not in html and "?@" not in html
-    assert html.count("<img") >= 6
+    assert html.count("<img") >= 9
+    assert '<nav id="TOC"' in html and "<details>" in html, "a table of contents beside the text, long tables folded"
+    assert not re.search(r">\s*-?\d+\.\d{4,}\s*<", html), "every number in a table to at most 3 decimals"

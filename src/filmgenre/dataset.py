@@ -373,3 +373,14 @@ def cached_posters(ids, image_size: int = config.IMAGE_SIZE) -> dict[str, np.nda
         wanted = [film_id for film_id in ids if film_id in row_of]
         images = arrays["images"]
         return {film_id: images[row_of[film_id]] for film_id in wanted}
+
+
+def raw_poster(film_id: str) -> Path | None:
+    """The film's original poster file in the extracted dataset under data/raw, if it is there
+    (``predict --id`` classifies it; the sample-films figure shows it at full resolution)."""
+    where = config.paths()
+    folder = where.raw / where.default_source.stem
+    if not folder.is_dir():
+        return None
+    path = locate_source(folder, where.raw).images / f"{film_id}.jpg"
+    return path if path.is_file() else None

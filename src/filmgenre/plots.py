@@ -1,8 +1,10 @@
 """The report's figures, drawn from the committed files in ``results/`` (matplotlib + seaborn).
 
-Each function returns its figure and also saves it as ``report/figures/<name>.png`` so a
-figure can be cited or reused on its own. The Quarto documents call these functions; so
-do the tests.
+Each function returns its figure and also saves it as ``report/figures/<name>.png`` and as
+vector ``<name>.pdf``, so a figure can be cited or reused on its own at any size. The Quarto
+documents call these functions; so do the tests. Figures that show posters (the sample films,
+the per-poster occlusion maps) draw them only where the dataset is prepared; both files are
+git-ignored like every figure.
 """
 
 import textwrap
@@ -21,10 +23,11 @@ sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
 
 
 def save(figure, name: str):
-    """Save under a stable name in report/figures/ and return the figure for display."""
+    """Save as PNG and PDF under a stable name in report/figures/ and return the figure for display."""
     folder = config.paths().figures
     folder.mkdir(parents=True, exist_ok=True)
-    figure.savefig(folder / f"{name}.png", dpi=200, bbox_inches="tight")
+    for suffix in ("png", "pdf"):
+        figure.savefig(folder / f"{name}.{suffix}", dpi=200, bbox_inches="tight")
     return figure
 
 
@@ -43,7 +46,7 @@ def genre_counts():
 def training_curves(names=("cnn", "lstm")):
     """Loss, precision and recall per epoch, training vs validation, with the best epoch marked."""
     names = [n for n in names if (config.paths().results / n / "history.csv").exists()]
-    figure, axes = plt.subplots(len(names), 3, figsize=(7.0, 1.45 * len(names) + 0.3), squeeze=False, sharex="row")
+    figure, axes = plt.subplots(len(names), 3, figsize=(7.0, 1.1 * len(names) + 0.3), squeeze=False, sharex="row")
     for row, name in zip(axes, names):
         history = tables.history(name)
         best = tables.training(name)["best_epoch"]
@@ -65,7 +68,7 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
     order = frame.drop_duplicates("genre").sort_values("support", ascending=False)["genre"]
     long = frame.melt(id_vars=["model", "genre", "support"], value_vars=list(metrics), var_name="metric")
     grid = sns.catplot(data=long, kind="bar", x="genre", y="value", hue="model", row="metric", order=order,
-                       height=1.2, aspect=5.8, legend_out=False, sharey=True)
+                       height=1.0, aspect=7.0, legend_out=False, sharey=True)
     grid.set_axis_labels("", "")
     grid.set_titles("{row_name}")
     for axis in grid.axes.flat:
@@ -77,7 +80,7 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
 def confusion(name: str = "lstm"):
     """Genre-by-genre confusion: of the test films of true genre g, the share predicted as h."""
     matrix = tables.confusion_genres(name)
-    figure, axis = plt.subplots(figsize=(4.4, 3.2))
+    figure, axis = plt.subplots(figsize=(4.4, 2.45))
     sns.heatmap(matrix, ax=axis, cmap="mako_r", vmin=0, vmax=1, square=True, cbar_kws={"shrink": 0.7},
                 xticklabels=True, yticklabels=True)
     axis.set_xlabel("predicted genre")
@@ -86,31 +89,52 @@ def confusion(name: str = "lstm"):
     return save(figure, f"confusion_{name}")
 
 
-def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_bucket: int = 2):
-    """Sample test films: poster (when the dataset is present), overview, true and top-3 genres.
+def _marked(top3: str, true_genres: set[str]) -> str:
+    """'Drama 0.45, Comedy 0.30' -> 'Drama 0.45 ✓  Comedy 0.30 ✗': which of a model's top genres are true."""
+    marked = []
+    for item in top3.split(", "):
+        genre, probability = item.rsplit(" ", 1)
+        marked.append(f"{genre} {probability} {'✓' if genre in true_genres else '✗'}")
+    return "  ".join(marked)
 
-    Posters come from the local poster cache and are never committed; on a clone without
-    the data the panels show the text alone.
+
+def _poster(axis, path) -> None:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        axis.imshow(np.asarray(image.convert("RGB")))
+    axis.set_anchor("N")
+    axis.axis("off")
+
+
+def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_bucket: int = 1, columns: int = 2,
+                 height: float = 1.3):
+    """Sample test films: the original poster (from data/raw, when the dataset is there), the
+    overview, the true genres and each model's top three with probabilities, ✓ marking a true genre.
+
+    Posters are never committed; without the dataset the panels hold the text alone.
     """
     samples = tables.samples(samples_file).groupby("bucket", sort=False).head(per_bucket)
-    posters = dataset.cached_posters(samples["Id"])
-    rows = int(np.ceil(len(samples) / 2))
-    figure, axes = plt.subplots(rows, 2, figsize=(7.5, 1.3 * rows), squeeze=False)
-    for axis, (_, film) in zip(axes.flat, samples.iterrows()):
-        axis.axis("off")
-        left = 0.0
-        if film["Id"] in posters:
-            inset = axis.inset_axes([0.0, 0.0, 0.2, 1.0])
-            inset.imshow(posters[film["Id"]])
-            inset.axis("off")
-            left = 0.22
-        overview = textwrap.shorten(film["overview"], 150, placeholder=" ...")
-        lines = [f"{film['bucket']}: {film['Id']}", f"true: {film['true_genres']}",
-                 *[f"{m}: {film[f'{m}_top3']}" for m in models], *textwrap.wrap(overview, 62)]
-        axis.text(left, 1.0, "\n".join(lines), fontsize=6, va="top", transform=axis.transAxes)
-    for axis in list(axes.flat)[len(samples):]:
-        axis.axis("off")
-    figure.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.15)
+    rows = int(np.ceil(len(samples) / columns))
+    figure = plt.figure(figsize=(7.0, height * rows))
+    grid = figure.add_gridspec(rows, 2 * columns, width_ratios=[0.62, 2.6] * columns, wspace=0.04, hspace=0.12,
+                               left=0.005, right=0.995, top=0.995, bottom=0.005)
+    for i, (_, film) in enumerate(samples.iterrows()):
+        row, column = divmod(i, columns)
+        poster = dataset.raw_poster(film["Id"])
+        if poster is not None:
+            _poster(figure.add_subplot(grid[row, 2 * column]), poster)
+            text_axis = figure.add_subplot(grid[row, 2 * column + 1])
+        else:
+            text_axis = figure.add_subplot(grid[row, 2 * column:2 * column + 2])
+        text_axis.axis("off")
+        true = set(film["true_genres"].split(", "))
+        text_axis.text(0, 1, f"{film['bucket']} ({film['Id']})", fontsize=6.5, fontweight="bold", va="top",
+                       transform=text_axis.transAxes)
+        lines = [f"true: {film['true_genres']}", *[f"{m}: {_marked(film[f'{m}_top3'], true)}" for m in models],
+                 *textwrap.wrap(textwrap.shorten(film["overview"], 230, placeholder=" …"), 58)]
+        text_axis.text(0, 0.87, "\n".join(lines), fontsize=6, va="top", linespacing=1.25,
+                       transform=text_axis.transAxes)
     return save(figure, "sample_films")
 
 
@@ -124,3 +148,116 @@ def fusion_weights():
     axis.set_xlabel(f"weight of {fusion['poster']} (1 - weight: {fusion['text']})")
     axis.set_ylabel("validation micro-F1")
     return save(figure, "fusion_weights")
+
+
+# --------------------------------------------------------------------------- evidence (filmgenre explain)
+def occlusion(models=None, width: float = 7.0):
+    """Where poster models look, one column per model: on top the mean absolute change in the
+    probability of each poster's top genre when a square of it is occluded (results/explain/occlusion.csv); below,
+    where the dataset and the example maps are on this machine, the maps of a few test posters per
+    genre (the drop in that genre's probability) over the posters as the model saw them."""
+    regions = tables.explain("occlusion")
+    models = list(dict.fromkeys(regions["model"])) if models is None else list(models)
+    examples = _occlusion_examples(models)
+    rows, columns = (1, 1) if not examples else max(
+        (len(set(genres)) + 1, int(np.bincount(genres).max())) for _, genres, _, _ in examples.values())
+    cell = width / (len(models) * max(columns, 1.6))
+    figure = plt.figure(figsize=(width, cell * (rows + 0.15 * rows) + 0.2))
+    for panel, name in zip(np.atleast_1d(figure.subfigures(1, len(models), wspace=0.02)), models):
+        axes = panel.subplots(rows, columns, squeeze=False)
+        for axis in axes.flat:
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.grid(False)
+            axis.set_frame_on(False)
+        grid = regions[regions["model"] == name].pivot(index="row", columns="col", values="change").to_numpy()
+        shown = axes[0, columns // 2].imshow(grid, cmap="magma", vmin=0)
+        axes[0, columns // 2].set_title(f"{name}: mean |change|", fontsize=6.5)
+        panel.colorbar(shown, ax=axes[0, columns // 2], fraction=0.046, pad=0.03).ax.tick_params(labelsize=5)
+        if name not in examples:
+            continue
+        ids, genres, maps, posters = examples[name]
+        top = max(float(maps.max()), 1e-6)
+        for row, genre in enumerate(dict.fromkeys(genres), start=1):
+            axes[row, 0].set_ylabel(config.GENRES[genre], fontsize=6.5)
+            for axis, i in zip(axes[row], np.flatnonzero(genres == genre)):
+                axis.imshow(posters[ids[i]])
+                axis.imshow(_heat(maps[i] / top))
+    return save(figure, "occlusion")
+
+
+def _heat(share: np.ndarray) -> np.ndarray:
+    """An RGBA overlay: transparent where occlusion changes nothing, opaque yellow-red where it matters most."""
+    share = np.clip(share, 0, 1)
+    rgba = plt.get_cmap("autumn_r")(share)
+    rgba[..., 3] = 0.8 * share
+    return rgba
+
+
+def _occlusion_examples(models) -> dict:
+    """model -> (ids, genre indices, maps, {id: cached poster}) for the models with example maps and
+    posters on this machine (results/explain/occlusion_examples.npz is git-ignored)."""
+    from filmgenre import explain
+
+    path = explain.folder() / "occlusion_examples.npz"
+    if not path.exists():
+        return {}
+    found = {}
+    with np.load(path) as arrays:
+        for name in models:
+            if f"{name}/maps" not in arrays.files:
+                continue
+            ids, maps = arrays[f"{name}/ids"].astype(str), arrays[f"{name}/maps"]
+            posters = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
+            if len(posters) == len(ids):
+                found[name] = (ids, arrays[f"{name}/genres"], maps, posters)
+    return found
+
+
+def calibration(models=None, columns: int = 3, width: float = 7.0, aspect: float = 1.0, name: str = "calibration"):
+    """Reliability diagrams: per probability bin, the observed share of true genres against the mean
+    predicted probability (results/explain/calibration.csv); dot area grows with the pairs in the bin.
+    ``name``: the file name, so a selection of models does not overwrite the figure of all of them."""
+    bins = tables.explain("calibration")
+    models = list(dict.fromkeys(bins["model"])) if models is None else list(models)
+    errors = tables.calibration_errors()
+    rows = int(np.ceil(len(models) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(width, width / columns * aspect * rows), squeeze=False,
+                                sharex=True, sharey=True)
+    for axis in axes.flat[len(models):]:
+        axis.axis("off")
+    for axis, model in zip(axes.flat, models):
+        table = bins[(bins["model"] == model) & (bins["pairs"] > 0)]
+        axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        axis.plot(table["predicted"], table["observed"], color="C0", linewidth=1)
+        axis.scatter(table["predicted"], table["observed"], s=4 + 6 * np.log10(table["pairs"]), color="C0", zorder=3)
+        axis.set_title(f"{model} (ECE {errors[model]:.3f})", fontsize=7)
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+        axis.tick_params(labelsize=6)
+    for axis in axes[-1]:
+        axis.set_xlabel("mean predicted probability", fontsize=7)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("observed share", fontsize=7)
+    figure.tight_layout(pad=0.4)
+    return save(figure, name)
+
+
+def word_attribution(model: str = "lstm", genres=None, top: int = 6, columns: int = 4, width: float = 7.0):
+    """The words whose removal lowers each genre's probability most for one text model
+    (leave-one-word-out, mean over the test overviews holding the word; results/explain/words.csv)."""
+    words = tables.explain("words")
+    words = words[(words["model"] == model) & (words["rank"] <= top)]
+    genres = list(dict.fromkeys(words["genre"])) if genres is None else list(genres)
+    rows = int(np.ceil(len(genres) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(width, 1.25 * rows + 0.2), squeeze=False)
+    for axis in axes.flat[len(genres):]:
+        axis.axis("off")
+    for axis, genre in zip(axes.flat, genres):
+        table = words[words["genre"] == genre].sort_values("rank", ascending=False)
+        axis.barh(table["word"], table["contribution"], color="C0")
+        axis.set_title(f"{model}: {genre}", fontsize=7)
+        axis.tick_params(labelsize=6)
+    figure.supxlabel("fall in the genre's probability without the word (mean over overviews)", fontsize=7)
+    figure.tight_layout(pad=0.4)
+    return save(figure, f"words_{model}")

@@ -63,18 +63,8 @@ def film_inputs(film_id: str) -> Inputs:
                            f"(Ids look like {films['Id'].iloc[0]}).")
     row = row.iloc[0]
     has_poster = bool(row["has_poster"])
-    return Inputs(poster=_raw_poster(row["Id"]) if has_poster else None, overview=row["Overview"],
+    return Inputs(poster=dataset.raw_poster(row["Id"]) if has_poster else None, overview=row["Overview"],
                   film_id=row["Id"], true_genres=[g for g in config.GENRES if row[g]], film_has_poster=has_poster)
-
-
-def _raw_poster(film_id: str) -> Path | None:
-    """The film's poster file in the extracted dataset under data/raw, if it is there."""
-    where = config.paths()
-    folder = where.raw / where.default_source.stem
-    if not folder.is_dir():
-        return None
-    path = dataset.locate_source(folder, where.raw).images / f"{film_id}.jpg"
-    return path if path.is_file() else None
 
 
 def poster_pixels(poster: Path, image_size: int) -> np.ndarray:

@@ -563,17 +563,35 @@ def _document_markdown(doc: QmdDocument, nb, meta: dict, numbers: dict[str, int]
 
 # --------------------------------------------------------------------------- pandoc, typst
 
+#: the preview's HTML look, close to Quarto's default theme: a sans-serif text column, compact tables
+#: that fit it, and with ``toc: true`` the table of contents in a sticky column beside the text
+#: (Quarto's ``toc-location: left``)
 _HTML_STYLE = """<style>
-body { max-width: 48em; }
+body { max-width: 50em; margin: 0 auto; padding: 2em 1.5em; line-height: 1.5; color: #212529;
+       font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+body:has(> nav#TOC) { max-width: 68em; display: grid; grid-template-columns: 14em minmax(0, 1fr);
+                      column-gap: 2.5em; }
+body:has(> nav#TOC) > * { grid-column: 2; }
+body > nav#TOC { grid-column: 1; grid-row: 1 / span 500; position: sticky; top: 1em; align-self: start;
+                 max-height: calc(100vh - 2em); overflow-y: auto; font-size: 0.85em;
+                 border-right: 1px solid #dee2e6; padding-right: 1em; }
+nav#TOC ul { list-style: none; padding-left: 0.9em; margin: 0.2em 0; }
+nav#TOC > ul { padding-left: 0; }
+nav#TOC a { color: #495057; text-decoration: none; }
+nav#TOC a:hover { color: #1f4e8c; }
+h1, h2, h3 { line-height: 1.2; }
 figure { margin: 1.5em 0; text-align: center; }
 figure img { max-width: 100%; height: auto; }
 figcaption, table caption { font-size: 0.9em; color: #333; text-align: left; margin: 0.4em 0; }
-table { border-collapse: collapse; margin: 1em auto; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 1em auto; font-size: 0.8em; max-width: 100%; }
 table caption { caption-side: top; }
-th, td { padding: 0.25em 0.7em; }
-thead th { border-bottom: 1px solid #444; }
+th, td { padding: 0.2em 0.5em; }
+thead th { border-bottom: 1px solid #444; vertical-align: bottom; }
 table.dataframe { border: none; }
 table.dataframe td, table.dataframe th { border: none; text-align: right; }
+tbody tr:nth-child(odd) { background: #f8f9fa; }
+details { margin: 1em 0; }
+details > summary { cursor: pointer; color: #1f4e8c; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
 </style>
 """
@@ -589,9 +607,11 @@ _TYPST_HEADER = """// filmgenre.render: captions carry Quarto-style "Figure N:" 
 """
 
 
-def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str]]:
-    """Pandoc metadata (the document's, plus its ``format: html|typst`` options) and the pandoc
-    flags for the Quarto options that are flags, not template variables, in pandoc."""
+def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str], str]:
+    """Pandoc metadata (the document's, plus its ``format: html|typst`` options), the pandoc
+    flags for the Quarto options that are flags, not template variables, in pandoc, and the
+    header to include: our style, then the document's ``include-in-header`` texts (one file,
+    since pandoc ignores ``header-includes`` metadata once ``--include-in-header`` is given)."""
     formats = meta.get("format") if isinstance(meta.get("format"), dict) else {}
     names = ("html",) if target == "html" else ("typst", "pdf")
     own = next((formats[n] for n in names if isinstance(formats.get(n), dict)), {})
@@ -603,6 +623,12 @@ def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str
             args.append("--number-sections")
         else:
             opts.setdefault("section-numbering", "1.1")
+    includes = opts.pop("include-in-header", None) or []  # Quarto's `- text: ...` items, after our own header
+    includes = includes if isinstance(includes, list) else [includes]
+    if not all(isinstance(item, dict) and "text" in item for item in includes):
+        raise RenderError(f"{stem}: the preview supports include-in-header only as `- text: ...` items")
+    header = _HTML_STYLE if target == "html" else _TYPST_HEADER
+    header = "\n".join([header, *(item["text"] for item in includes)])
     if str(opts.get("date")).lower() in ("today", "now", "last-modified"):
         today = _dt.date.today()
         opts["date"] = f"{today.day} {today:%B %Y}"
@@ -610,7 +636,7 @@ def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str
         opts.setdefault("page-numbering", "1")
     if not opts.get("title"):
         opts["pagetitle"] = stem  # pandoc warns about HTML without a <title>
-    return opts, args
+    return opts, args, header
 
 
 def _pandoc(markdown: str, meta: dict, to: str, output: Path, args: list[str], document: Path) -> None:
@@ -660,12 +686,11 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
     stem = qmd_path.stem
     with tempfile.TemporaryDirectory(prefix=f"filmgenre-render-{stem}-") as tmp:
         build = Path(tmp)
-        (build / "style.html").write_text(_HTML_STYLE, encoding="utf-8")
-        (build / "header.typ").write_text(_TYPST_HEADER, encoding="utf-8")
         for target in dict.fromkeys(targets):
             writer = "html" if target == "html" else "typst"
             markdown = _document_markdown(doc, nb, meta, numbers, build, writer, warnings)
-            metadata, args = _pandoc_metadata(meta, writer, stem)
+            metadata, args, header = _pandoc_metadata(meta, writer, stem)
+            (build / ("style.html" if target == "html" else "header.typ")).write_text(header, encoding="utf-8")
             with atomic_path(out_dir / f"{stem}.{target}") as output:
                 if target == "html":
                     _pandoc(markdown, metadata, "html5", output, [
@@ -725,3 +750,28 @@ def report(root: Path, quarto: str = "auto") -> list[Path]:
         raise ValueError(f"quarto must be 'auto', 'always' or 'never', not {quarto!r}")
     return [path for result in render_project(Path(root), use_quarto=choices[quarto])
             for path in result.outputs.values()]
+
+
+def page_fill(pdf: Path | str, margin: float) -> list[float]:
+    """Per page of a PDF, the share of its text area (the page minus ``margin`` points at the top and
+    the bottom) that lies above the lowest text or image: 1.0 is a full page. The page number in the
+    bottom margin is not content. Used to check that the report's pages are full."""
+    from pypdf import PdfReader
+
+    shares = []
+    for page in PdfReader(str(pdf)).pages:
+        height = float(page.mediabox.height)
+        lowest = [height - margin]
+
+        def text(content, cm, tm, *_):
+            y = tm[5] * cm[3] + cm[5]
+            if content.strip() and y > margin:
+                lowest.append(y)
+
+        def image(operator, _, cm, __):
+            if operator == b"Do":
+                lowest.append(min(cm[5], cm[5] + cm[3]))
+
+        page.extract_text(visitor_text=text, visitor_operand_before=image)
+        shares.append((height - margin - min(lowest)) / (height - 2 * margin))
+    return shares

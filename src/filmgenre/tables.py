@@ -161,7 +161,7 @@ def rule_candidates() -> pd.DataFrame:
     rows = {name: {kind(c["rule"]): c["val_f1_micro"] for c in entry["rule_candidates"]}
             | {"chosen": describe_rule(entry["rule"])}
             for name, entry in metrics()["models"].items()}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(rows).T.infer_objects()  # numeric columns stay numeric, so they round
 
 
 GOALS = {  # issue 10: test micro-F1 and macro-F1 each kind of model should reach
@@ -214,3 +214,52 @@ def bench_rows() -> pd.DataFrame:
                 else:
                     add(section, name, None, row.get("status", ""), 0)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- evidence (filmgenre explain)
+def explain(name: str) -> pd.DataFrame:
+    """One table of ``results/explain/`` (``filmgenre explain``): ablation, occlusion, words, tfidf_terms, calibration."""
+    path = _results() / "explain" / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing. Run `filmgenre explain` first.")
+    return _csv(path)
+
+
+def ablation(metric: str = "micro-F1") -> pd.DataFrame:
+    """Test ``metric`` of each poster model on original, grayscale and pixel-shuffled posters
+    (rule chosen on validation, originals), with the share of the original score each keeps."""
+    from filmgenre.explain import ABLATIONS
+
+    wide = explain("ablation").pivot(index="model", columns="posters", values=metric)[list(ABLATIONS)]
+    for kind in ABLATIONS[1:]:
+        wide[f"{kind} / original"] = wide[kind] / wide["original"]
+    return wide.rename_axis(None, axis=1)
+
+
+def calibration_errors() -> pd.Series:
+    """Expected calibration error of every model on test, from ``results/explain/calibration.csv``."""
+    from filmgenre.explain import calibration_error
+
+    bins = explain("calibration")
+    return pd.Series({name: calibration_error(table) for name, table in bins.groupby("model", sort=False)})
+
+
+def word_lists(models=None, top: int = 5) -> pd.DataFrame:
+    """Per genre (rows), each text model's most positive words (leave-one-word-out; default: every
+    model explained) and the TF-IDF baseline's largest coefficients, as comma-separated lists."""
+    words = explain("words")
+    terms = explain("tfidf_terms")
+    models = list(dict.fromkeys(words["model"])) if models is None else models
+    columns = {}
+    for model in models:
+        chosen = words[(words["model"] == model) & (words["rank"] <= top)].sort_values(["genre", "rank"])
+        columns[f"{model}: words that raise it"] = chosen.groupby("genre", sort=False)["word"].agg(", ".join)
+    chosen = terms[terms["rank"] <= top].sort_values(["genre", "rank"])
+    columns["TF-IDF: largest coefficients"] = chosen.groupby("genre", sort=False)["term"].agg(", ".join)
+    order = list(dict.fromkeys(terms["genre"]))
+    return pd.DataFrame(columns).reindex(order).rename_axis("genre")
+
+
+def explain_summary() -> dict:
+    """Settings and cost of the last ``filmgenre explain`` run."""
+    return _json("explain/summary.json")

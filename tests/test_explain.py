@@ -1,0 +1,116 @@
+"""Tests of filmgenre.explain on test doubles: models whose evidence we know in advance."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from filmgenre import baselines, config, explain
+from filmgenre.features import Films
+
+N_GENRES = len(config.GENRES)
+DRAMA, HORROR = config.GENRES.index("Drama"), config.GENRES.index("Horror")
+
+
+def colour_only(images):
+    """Sees the colour histogram only: its probabilities depend on the share of reddish pixels."""
+    red = (np.asarray(images)[..., 0] > 128).mean(axis=(1, 2))
+    out = np.full((len(images), N_GENRES), 0.1)
+    out[:, DRAMA] = red
+    return out
+
+
+def top_left_only(images):
+    """Looks only at the brightness of the top-left 8 x 8 pixels."""
+    out = np.full((len(images), N_GENRES), 0.1)
+    out[:, DRAMA] = np.asarray(images)[:, :8, :8].mean(axis=(1, 2, 3)) / 255
+    return out
+
+
+def tiled_poster(size=64, period=8, seed=0):
+    """A random 8 x 8 tile repeated: every occluded square covers the same colours."""
+    tile = np.random.default_rng(seed).integers(0, 256, (period, period, 3), dtype=np.uint8)
+    return np.tile(tile, (size // period, size // period, 1))[None]
+
+
+def test_the_occlusion_map_of_a_colour_only_model_is_flat():
+    maps = explain.occlusion_maps(colour_only, tiled_poster(), [DRAMA])
+    assert maps.shape == (1, 64, 64)
+    assert np.ptp(maps) < 1e-9
+
+
+def test_the_occlusion_map_of_a_model_looking_at_one_corner_peaks_there():
+    maps = explain.occlusion_maps(top_left_only, tiled_poster(), [DRAMA])[0]
+    assert np.abs(maps[:8, :8]).mean() > 10 * np.abs(maps[32:, 32:]).mean()
+    regions = explain.region_means(maps[None], regions=8)
+    assert regions.shape == (8, 8) and np.unravel_index(np.abs(regions).argmax(), regions.shape) == (0, 0)
+
+
+def test_shuffling_keeps_the_colour_histogram_and_grayscale_removes_hue():
+    images = np.random.default_rng(1).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    mixed = explain.shuffled(images)
+    assert not np.array_equal(mixed, images)
+    for before, after in zip(images, mixed):
+        assert sorted(map(tuple, before.reshape(-1, 3))) == sorted(map(tuple, after.reshape(-1, 3)))
+    gray = explain.grayscale(images)
+    assert gray.dtype == np.uint8 and (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+
+
+def test_a_colour_only_model_scores_the_same_on_shuffled_posters():
+    images = np.random.default_rng(2).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    labels = np.zeros((40, N_GENRES), dtype=np.int8)
+    labels[(images[..., 0] > 128).mean(axis=(1, 2)) > 0.5, DRAMA] = 1
+    rows = explain.ablation_scores(colour_only, images, labels, {"kind": "global", "threshold": 0.5})
+    scores = {row["posters"]: row["micro-F1"] for row in rows}
+    assert list(scores) == list(explain.ABLATIONS)
+    assert scores["shuffled"] == scores["original"]
+
+
+def keyed_on_ghost(texts):
+    """A toy text model: Horror is likely exactly when the overview says 'ghost'."""
+    out = np.full((len(texts), N_GENRES), 0.2)
+    out[:, HORROR] = [0.9 if "ghost" in explain.words(t.lower()) else 0.1 for t in texts]
+    return out
+
+
+def test_leave_one_word_out_names_the_word_a_toy_model_keys_on():
+    texts = [f"a {w} haunts the old house" for w in ("ghost", "man", "dog", "woman", "ghost", "cat")]
+    texts += ["the ghost of a sailor", "a ghost story", "the house of a man", "ghost town"]
+    contributions = explain.leave_one_word_out(keyed_on_ghost, texts)
+    assert [len(c) for c in contributions] == [len(t.split()) for t in texts]
+    ranking = explain.word_ranking(texts, contributions, "Horror", min_count=2)
+    assert ranking.iloc[0]["word"] == "ghost" and ranking.iloc[0]["contribution"] == pytest.approx(0.8)
+    assert (ranking.iloc[1:]["contribution"].abs() < 1e-12).all()
+
+
+def test_normalise_matches_the_tokenizer():
+    assert explain.normalise("Ghost's,") == "ghosts" and explain.normalise("--") == ""
+
+
+def test_tfidf_terms_are_the_largest_coefficients():
+    overviews = [f"a ghost in the {w}" for w in ("house", "attic", "school")] + ["a man", "a dog", "the city"]
+    labels = np.zeros((6, N_GENRES), dtype=np.float32)
+    labels[:3, HORROR] = 1
+    films = Films(ids=np.arange(6).astype(str), overviews=np.array(overviews), labels=labels)
+    vectorizer, model = baselines.fit_tfidf(films, min_df=1)
+    terms = explain.tfidf_terms(vectorizer, model, ["Horror", "Drama"], top=3)
+    assert set(terms["genre"]) == {"Horror"}, "Drama has no positive film: no classifier, no terms"
+    coefficients = model.classifiers[HORROR].coef_.ravel()
+    assert terms["coefficient"].tolist() == sorted(coefficients, reverse=True)[:3]
+    assert "ghost" in terms["term"].tolist()
+
+
+def test_calibration_bins_of_a_calibrated_model():
+    rng = np.random.default_rng(3)
+    probabilities = rng.uniform(size=(4000, N_GENRES))
+    labels = (rng.uniform(size=probabilities.shape) < probabilities).astype(int)
+    table = explain.calibration_bins(probabilities, labels)
+    assert len(table) == explain.CALIBRATION_BINS and table["pairs"].sum() == probabilities.size
+    assert explain.calibration_error(table) < 0.01
+    overconfident = explain.calibration_bins(np.where(probabilities > 0.5, 1.0, 0.0), labels)
+    assert explain.calibration_error(overconfident) > 0.2
+
+
+def test_committed_results_hold_every_table():
+    for name in ("ablation", "occlusion", "words", "tfidf_terms", "calibration"):
+        frame = pd.read_csv(explain.folder() / f"{name}.csv", keep_default_na=False, na_values=[""])
+        assert len(frame) > 0, name
