@@ -46,6 +46,7 @@ WORD_MIN_COUNT = 5  # a word must occur in this many test overviews to be ranked
 TOP_WORDS = 8
 CALIBRATION_BINS = 10
 BATCH = 256
+ENCODER_POSTER_CACHE = 96  # the poster cache the EfficientNet heads are explained on (``poster_predictor``)
 OCCLUSION_BATCH = 4096  # occluded variants per predict call (memory: 4096 posters at the model's size)
 DECIMALS = 5  # of the committed tables
 
@@ -227,10 +228,25 @@ def _keras(name: str, reads: str):
 
 def poster_predictor(name: str) -> tuple[PredictImages, int]:
     """``predict_images`` for a poster model and the poster size it reads: a trained Keras model
-    reading ``posters`` (pixels scaled as ``features.poster_dataset``) or ``poster_histogram``."""
+    reading ``posters`` (pixels scaled as ``features.poster_dataset``), a head on EfficientNet-Lite0
+    features (the 96-px cache resized to the encoder's 224 px: coarser than the originals it was
+    evaluated on, the same for every ablation) or ``poster_histogram``."""
     if name == "poster_histogram":
         scaler, model = baselines.fit_poster_histogram(baselines.training_films(name))
         return (lambda images: model.predict(scaler.transform(baselines.poster_features(images)))), config.IMAGE_SIZE
+    if evaluate.model_spec(name).reads == "poster_features":
+        import tensorflow as tf
+
+        from filmgenre import pretrained
+
+        _, head = _keras(name, "poster_features")
+        encoder = pretrained.poster_encoder()
+
+        def predict_images(images):
+            resized = tf.image.resize(np.asarray(images, np.float32), (pretrained.POSTER_SIZE,) * 2)
+            return head.predict(encoder.predict(resized, batch_size=64, verbose=0), batch_size=BATCH, verbose=0)
+
+        return predict_images, ENCODER_POSTER_CACHE
     spec, model = _keras(name, "posters")
     return (lambda images: model.predict(np.asarray(images, np.float32) / 255.0, batch_size=BATCH, verbose=0),
             spec.image_size)
@@ -249,6 +265,12 @@ def text_predictor(name: str) -> PredictTexts:
         return lambda texts: model.predict(vectorizer.transform(list(texts)))
     import tensorflow as tf
 
+    if evaluate.model_spec(name).reads == "overview_features":
+        from filmgenre import pretrained
+
+        _, head = _keras(name, "overview_features")
+        encoder = pretrained.OverviewEncoder()
+        return lambda texts: head.predict(encoder(list(texts)), batch_size=BATCH, verbose=0)
     _, model = _keras(name, "overviews")
     return lambda texts: model.predict(tf.data.Dataset.from_tensor_slices(list(texts)).batch(BATCH), verbose=0)
 

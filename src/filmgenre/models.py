@@ -200,6 +200,8 @@ MODELS: dict[str, ModelSpec] = {
                             description="ours: BiLSTM(64) over GloVe 6B 50-d vectors"),
     "effnet_head": ModelSpec(partial(encoder_head, name="effnet_head"), "poster_features", epochs=200,
                              patience=10, description="ours: dense head (256) on pretrained EfficientNet-Lite0 features"),
+    # Did not pay on validation (val micro-F1 0.531 against effnet_head's 0.547, best at its
+    # last epoch 40, 11 s an epoch on 2 shared cores): trained by `make extras` only.
     "effnet_finetune": ModelSpec(effnet_finetune, "poster_maps", epochs=40, patience=5,
                                  description="ours: EfficientNet-Lite0's top block fine-tuned, dense head (256)"),
     "minilm_head": ModelSpec(partial(encoder_head, name="minilm_head"), "overview_features", epochs=200,
