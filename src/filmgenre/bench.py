@@ -383,30 +383,33 @@ def bench_inference(settings: Settings, log) -> dict:
 PEAK_RSS_WRAPPER = """
 import resource, subprocess, sys
 code = subprocess.call(sys.argv[2:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as report:
-    report.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+    report.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(code)
 """
 
 
 def run_measured(command: list[str], cwd: Path, log_path: Path, env: dict | None = None) -> dict:
-    """Run ``command`` to its end; its wall time and the peak RSS of its process tree.
+    """Run ``command`` to its end; its wall time, CPU seconds and the peak RSS of its process tree.
 
-    The peak is that of the largest single process of the tree (``RUSAGE_CHILDREN``), not
-    a sum: the stages of the study run one at a time. Output goes to ``log_path``.
+    CPU seconds are user + system of every process of the tree (``RUSAGE_CHILDREN`` sums
+    the finished descendants): the work asked of the machine, which contention barely
+    changes, unlike wall time. The peak is that of the largest single process of the tree,
+    not a sum: the stages of the study run one at a time. Output goes to ``log_path``.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="filmgenre-rss-") as folder, open(log_path, "ab") as output:
-        report = Path(folder) / "maxrss"
+        report = Path(folder) / "usage"
         started = time.perf_counter()
         code = subprocess.call([sys.executable, "-c", PEAK_RSS_WRAPPER, str(report), *command],
                                cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - started
-        maxrss = int(report.read_text()) if report.exists() else 0
+        maxrss, cpu = report.read_text().split() if report.exists() else (0, 0.0)
     if code != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-20:]
         raise RuntimeError(f"`{' '.join(command)}` failed ({code}); end of {log_path}:\n" + "\n".join(tail))
-    return {"seconds": seconds, "peak_rss_mib": peak_rss_mib(maxrss)}
+    return {"seconds": seconds, "cpu_seconds": float(cpu), "peak_rss_mib": peak_rss_mib(int(maxrss))}
 
 
 @contextlib.contextmanager
@@ -478,6 +481,75 @@ def bench_memory(settings: Settings, log) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- XLA on the CPU
+XLA_MODELS = ("cnn", "lstm", "glove_lstm", "poster_cnn")  # the models trained from the study's own inputs
+
+
+def onednn_setting() -> str:
+    """oneDNN as TensorFlow runs it here: ``TF_ENABLE_ONEDNN_OPTS`` unset means the build's default (on for x86)."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default: on for x86 Linux builds)")
+
+
+def fitted_epoch(model: keras.Model, data, val_data) -> dict:
+    """One training epoch with validation, as ``train`` runs it: CPU and wall seconds, validation loss."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    history = model.fit(data, validation_data=val_data, epochs=1, verbose=0)
+    return {"cpu": time.process_time() - cpu_started, "wall": time.perf_counter() - started,
+            "val_loss": float(history.history["val_loss"][-1])}
+
+
+def xla_rows(name: str, settings: Settings) -> list[dict]:
+    """Epochs of one model without and with XLA, alternated so both see the same machine load.
+
+    Both start from the same seed (same initial weights and batches), so the validation
+    losses after each epoch show whether XLA changes what is learnt beyond float noise.
+    The first epoch is kept apart: it traces the step, and under XLA compiles it (once
+    per input shape: the per-batch padded LSTM batches have several).
+    """
+    spec = models.MODELS[name]
+    variants = {}
+    for xla in (False, True):
+        keras.utils.set_random_seed(config.SEED)
+        films, data, val_data = train.build_datasets(spec, settings.limit, config.BATCH_SIZE, config.SEED)
+        variants[xla] = (train.build_model(name, spec, films, jit_compile=xla), data, val_data)
+    if not variants[True][0].jit_compile:  # Keras fell back to plain TensorFlow: nothing to compare
+        return [{"model": name, "xla": True, "status": "not supported: Keras compiles this model without XLA "
+                 "(its TextVectorization layer takes strings, which XLA cannot)"}]
+    epochs = {xla: [] for xla in variants}
+    for _ in range(1 + settings.times(3)):
+        for xla, (model, data, val_data) in variants.items():
+            epochs[xla].append(fitted_epoch(model, data, val_data))
+    return [summary([e["cpu"] for e in epochs[xla][1:]], "cpu seconds/epoch", model=name, xla=xla,
+                    first_epoch_cpu_seconds=significant(epochs[xla][0]["cpu"]),
+                    wall_seconds_per_epoch=significant(statistics.median(e["wall"] for e in epochs[xla][1:])),
+                    val_loss_per_epoch=[round(e["val_loss"], 4) for e in epochs[xla]])
+            for xla in variants]
+
+
+def bench_xla(settings: Settings, log) -> dict:
+    rows = []
+    for name in XLA_MODELS:
+        if reason := missing_data(models.MODELS[name]):
+            rows.append({"model": name, "status": f"skipped: {reason}"})
+            log(f"  XLA {name}: skipped ({reason})")
+            continue
+        rows += xla_rows(name, settings)
+        if "status" in rows[-1]:
+            log(f"  XLA {name}: {rows[-1]['status']}")
+            continue
+        plain, xla = rows[-2:]
+        log(f"  XLA {name}: {plain['median']:.1f} CPU-s/epoch without, {xla['median']:.1f} with "
+            f"(first epoch {plain['first_epoch_cpu_seconds']:.0f} / {xla['first_epoch_cpu_seconds']:.0f})")
+    return {
+        "note": "CPU seconds (user + system of the process) per training epoch with validation, as "
+                "`filmgenre train` runs it, without and with XLA (`jit_compile=True`, `--jit-compile`), "
+                "the variants alternated epoch by epoch from the same seed. The first epoch (tracing, "
+                "XLA compilation) is recorded apart and not in the median; val_loss_per_epoch includes it.",
+        "onednn": onednn_setting(),
+        "rows": rows,
+    }
+
+
 # --------------------------------------------------------------------------- GPU variants
 def gpu_variants() -> list[dict]:
     return [{"model": name, "mixed_precision": mixed, "xla": xla}
@@ -513,6 +585,7 @@ SECTIONS: dict[str, Callable[[Settings, Callable], dict]] = {
     "lstm": bench_lstm,
     "inference": bench_inference,
     "memory": bench_memory,
+    "xla": bench_xla,
     "gpu": bench_gpu,
 }
 

@@ -48,9 +48,13 @@ def _csv(path) -> pd.DataFrame:
 
 
 def comparison(section: str = "test") -> pd.DataFrame:
-    """Every model and baseline side by side: ``section`` metrics under its validation-chosen rule."""
-    from filmgenre.evaluate import describe_rule
+    """Every model and baseline side by side: ``section`` metrics under its validation-chosen rule.
 
+    ``trained by`` tells the results `make all` reproduces from those it keeps as committed.
+    """
+    from filmgenre.evaluate import committed_only, describe_rule
+
+    kept = set(committed_only(metrics()))
     rows = []
     for name, entry in metrics()["models"].items():
         scores = entry[section]
@@ -60,6 +64,7 @@ def comparison(section: str = "test") -> pd.DataFrame:
             "micro-P": scores["precision_micro"], "micro-R": scores["recall_micro"],
             "macro-AP": scores["average_precision_macro"],
             "micro-F1 @0.5": entry[f"{section}_at_0.5"]["f1_micro"],
+            "trained by": "committed, not retrained by make all" if name in kept else "make all",
         })
     order = {"baseline": 0, "model": 1, "derived": 2}
     return pd.DataFrame(rows).sort_values(["kind", "micro-F1"], key=lambda c: c.map(order) if c.name == "kind" else c)
