@@ -78,3 +78,10 @@ def test_run_measured_reports_the_childs_own_peak_memory(tmp_path):
     del ballast
     with pytest.raises(RuntimeError, match="boom"):
         bench.run_measured([sys.executable, "-c", "raise SystemExit('boom')"], tmp_path, tmp_path / "child.log")
+
+
+def test_run_measured_reports_the_cpu_seconds_of_the_whole_process_tree(tmp_path):
+    burn = "import time\nstart = time.process_time()\nwhile time.process_time() - start < 0.3: pass"
+    grandchild = [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"]
+    measured = bench.run_measured(grandchild, tmp_path, tmp_path / "child.log")
+    assert measured["cpu_seconds"] >= 0.3 and measured["seconds"] >= 0.3

@@ -28,6 +28,9 @@ def test_training_writes_its_artifacts(trainable):
     assert recorded["parameters"] == 3_464_601 and recorded["epochs_run"] == 2
     assert recorded["best_epoch"] == int(history["val_loss"].idxmin()) + 1
     assert recorded["settings"]["seed"] == config.SEED and "tensorflow" in recorded["versions"]
+    assert len(recorded["cpu_seconds_per_epoch_all"]) == 2 and all(s > 0 for s in recorded["cpu_seconds_per_epoch_all"])
+    assert recorded["cpu_seconds_total"] >= sum(recorded["cpu_seconds_per_epoch_all"]) - 0.1
+    assert recorded["seconds_total"] >= sum(recorded["seconds_per_epoch_all"]) - 0.1
     model = train.load_model(trainable / "models" / "cnn-limit96.keras")
     assert model.output_shape == (None, 25)
     assert not (trainable / "results" / "cnn").exists()  # a smoke run never touches the full run's results
@@ -118,3 +121,44 @@ def test_effnet_head_trains_on_pretrained_poster_features(trainable):
     # the saved model carries the standardisation adapted on the training features
     np.testing.assert_allclose(np.asarray(model.get_layer("Standardise").mean).ravel(),
                                films.poster_features.mean(axis=0), rtol=1e-3, atol=1e-3)
+
+
+def test_progress_line_says_epoch_elapsed_and_an_upper_bound_of_what_remains():
+    line = train.progress_line("cnn", 7, 40, 41.0, [5.0, 6.0, 5.5])
+    assert line == "train cnn: epoch 7/40, 41 s elapsed, ~3 min left (at most; early stopping may end sooner)"
+    assert train.progress_line("lstm", 20, 20, 4000.0, [200.0]) == "train lstm: epoch 20/20, 1 h 06 min elapsed"
+
+
+def test_progress_callback_prints_one_line_per_epoch():
+    printed = []
+    timer = train.EpochTimer()
+    progress = train.Progress("cnn", 3, timer, print_line=lambda line, flush: printed.append(line))
+    progress.on_train_begin()
+    for epoch in range(2):
+        timer.on_epoch_begin(epoch)
+        timer.on_epoch_end(epoch)
+        progress.on_epoch_end(epoch)
+    assert [line.split(",")[0] for line in printed] == ["train cnn: epoch 1/3", "train cnn: epoch 2/3"]
+    assert "left" in printed[0] and len(timer.cpu_seconds) == 2
+
+
+def test_early_stopping_replays_keras():
+    losses = [0.5, 0.4, 0.45, 0.41, 0.39, 0.42, 0.43, 0.44]
+    assert train.early_stopping(losses, patience=2, epochs=8) == (4, 2)  # 0.45, 0.41: two without a new low
+    assert train.early_stopping(losses, patience=3, epochs=8) == (8, 5)
+    assert train.early_stopping(losses, patience=9, epochs=6) == (6, 5)
+
+
+@pytest.mark.parametrize("name, old_patience", [("cnn", 8), ("lstm", 5), ("glove_lstm", 5), ("poster_cnn", 8)])
+def test_each_patience_keeps_the_committed_best_epoch(name, old_patience):
+    """Replayed on the committed history, the old patience stops where the committed run did
+    (so the replay is Keras's), and the model's patience keeps the same best epoch."""
+    from filmgenre import models
+
+    spec, committed = models.MODELS[name], json.loads((config.ROOT / "results" / name / "train.json").read_text())
+    losses = pd.read_csv(config.ROOT / "results" / name / "history.csv")["val_loss"]
+    assert train.early_stopping(losses, old_patience, committed["epochs_requested"]) == (
+        committed["epochs_run"], committed["best_epoch"])
+    epochs_run, best = train.early_stopping(losses, spec.patience, spec.epochs)
+    assert best == committed["best_epoch"] and epochs_run <= committed["epochs_run"]
+    assert train.early_stopping(losses, spec.patience - 1, spec.epochs)[1] != best  # no shorter patience would do

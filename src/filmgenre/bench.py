@@ -46,6 +46,7 @@ class Settings:
 
     quick: bool = False
     repeats: int | None = None  # overrides each section's own default
+    models: tuple[str, ...] = ()  # the xla section measures only these models (default: all of XLA_MODELS)
 
     @property
     def limit(self) -> int | None:
@@ -59,7 +60,8 @@ class Settings:
 
     def command(self, section: str) -> str:
         return (f"filmgenre bench --only {section}" + (" --quick" if self.quick else "")
-                + (f" --repeats {self.repeats}" if self.repeats is not None else ""))
+                + (f" --repeats {self.repeats}" if self.repeats is not None else "")
+                + "".join(f" --model {name}" for name in self.models))
 
 
 def significant(value: float, digits: int = 4) -> float:
@@ -483,11 +485,28 @@ def bench_memory(settings: Settings, log) -> dict:
 
 # --------------------------------------------------------------------------- XLA on the CPU
 XLA_MODELS = ("cnn", "lstm", "glove_lstm", "poster_cnn")  # the models trained from the study's own inputs
+# (name, op determinism, XLA). `filmgenre train` enables op determinism (identical reruns), and
+# Keras then compiles without XLA whatever `jit_compile` says: XLA needs determinism off, so
+# the middle variant tells what turning determinism off alone changes.
+XLA_VARIANTS = [("as_trained", True, False), ("no_determinism", False, False), ("xla", False, True)]
 
 
 def onednn_setting() -> str:
     """oneDNN as TensorFlow runs it here: ``TF_ENABLE_ONEDNN_OPTS`` unset means the build's default (on for x86)."""
     return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default: on for x86 Linux builds)")
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool):
+    """Run with TensorFlow's op determinism on or off, and restore it after."""
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    (tf_config.enable_op_determinism if enabled else tf_config.disable_op_determinism)()
+    try:
+        yield
+    finally:
+        (tf_config.enable_op_determinism if before else tf_config.disable_op_determinism)()
 
 
 def fitted_epoch(model: keras.Model, data, val_data) -> dict:
@@ -499,52 +518,58 @@ def fitted_epoch(model: keras.Model, data, val_data) -> dict:
 
 
 def xla_rows(name: str, settings: Settings) -> list[dict]:
-    """Epochs of one model without and with XLA, alternated so both see the same machine load.
+    """Epochs of one model in each of ``XLA_VARIANTS``, alternated so all see the same machine load.
 
-    Both start from the same seed (same initial weights and batches), so the validation
-    losses after each epoch show whether XLA changes what is learnt beyond float noise.
-    The first epoch is kept apart: it traces the step, and under XLA compiles it (once
-    per input shape: the per-batch padded LSTM batches have several).
+    All start from the same seed (same initial weights and batches), so the validation
+    losses after each epoch show whether a variant changes what is learnt beyond float
+    noise. The first epoch is kept apart: it traces the step, and under XLA compiles it.
+    A model Keras will not compile with XLA (string inputs) gets a status row instead.
     """
     spec = models.MODELS[name]
-    variants = {}
-    for xla in (False, True):
-        keras.utils.set_random_seed(config.SEED)
-        films, data, val_data = train.build_datasets(spec, settings.limit, config.BATCH_SIZE, config.SEED)
-        variants[xla] = (train.build_model(name, spec, films, jit_compile=xla), data, val_data)
-    if not variants[True][0].jit_compile:  # Keras fell back to plain TensorFlow: nothing to compare
-        return [{"model": name, "xla": True, "status": "not supported: Keras compiles this model without XLA "
-                 "(its TextVectorization layer takes strings, which XLA cannot)"}]
-    epochs = {xla: [] for xla in variants}
+    variants, unsupported = {}, []
+    for variant, deterministic, xla in XLA_VARIANTS:
+        with op_determinism(deterministic):
+            keras.utils.set_random_seed(config.SEED)
+            films, data, val_data = train.build_datasets(spec, settings.limit, config.BATCH_SIZE, config.SEED)
+            model = train.build_model(name, spec, films, jit_compile=xla)
+        if xla and not model.jit_compile:
+            unsupported.append({"model": name, "variant": variant, "status": "not supported: Keras compiles "
+                                "this model without XLA (its TextVectorization layer takes strings)"})
+            continue
+        variants[variant] = (deterministic, model, data, val_data)
+    epochs = {variant: [] for variant in variants}
     for _ in range(1 + settings.times(3)):
-        for xla, (model, data, val_data) in variants.items():
-            epochs[xla].append(fitted_epoch(model, data, val_data))
-    return [summary([e["cpu"] for e in epochs[xla][1:]], "cpu seconds/epoch", model=name, xla=xla,
-                    first_epoch_cpu_seconds=significant(epochs[xla][0]["cpu"]),
-                    wall_seconds_per_epoch=significant(statistics.median(e["wall"] for e in epochs[xla][1:])),
-                    val_loss_per_epoch=[round(e["val_loss"], 4) for e in epochs[xla]])
-            for xla in variants]
+        for variant, (deterministic, model, data, val_data) in variants.items():
+            with op_determinism(deterministic):
+                epochs[variant].append(fitted_epoch(model, data, val_data))
+    measured = [summary([e["cpu"] for e in epochs[variant][1:]], "cpu seconds/epoch", model=name, variant=variant,
+                        op_determinism=deterministic, xla=model.jit_compile,
+                        first_epoch_cpu_seconds=significant(epochs[variant][0]["cpu"]),
+                        wall_seconds_per_epoch=significant(statistics.median(e["wall"] for e in epochs[variant][1:])),
+                        val_loss_per_epoch=[round(e["val_loss"], 4) for e in epochs[variant]])
+                for variant, (deterministic, model, _, _) in variants.items()]
+    return measured + unsupported
 
 
 def bench_xla(settings: Settings, log) -> dict:
     rows = []
-    for name in XLA_MODELS:
+    for name in settings.models or (XLA_MODELS[:1] if settings.quick else XLA_MODELS):
         if reason := missing_data(models.MODELS[name]):
             rows.append({"model": name, "status": f"skipped: {reason}"})
             log(f"  XLA {name}: skipped ({reason})")
             continue
-        rows += xla_rows(name, settings)
-        if "status" in rows[-1]:
-            log(f"  XLA {name}: {rows[-1]['status']}")
-            continue
-        plain, xla = rows[-2:]
-        log(f"  XLA {name}: {plain['median']:.1f} CPU-s/epoch without, {xla['median']:.1f} with "
-            f"(first epoch {plain['first_epoch_cpu_seconds']:.0f} / {xla['first_epoch_cpu_seconds']:.0f})")
+        found = xla_rows(name, settings)
+        rows += found
+        log(f"  XLA {name}: " + "; ".join(
+            f"{row['variant']} {row['median']:.1f} CPU-s/epoch (first {row['first_epoch_cpu_seconds']:.0f})"
+            if "median" in row else f"{row['variant']} {row['status']}" for row in found))
     return {
         "note": "CPU seconds (user + system of the process) per training epoch with validation, as "
-                "`filmgenre train` runs it, without and with XLA (`jit_compile=True`, `--jit-compile`), "
-                "the variants alternated epoch by epoch from the same seed. The first epoch (tracing, "
-                "XLA compilation) is recorded apart and not in the median; val_loss_per_epoch includes it.",
+                "`filmgenre train` runs it (op determinism on, hence no XLA: Keras turns XLA off under "
+                "op determinism), with op determinism off, and with XLA (`jit_compile=True`) and "
+                "determinism off; variants alternated epoch by epoch from the same seed. The first "
+                "epoch (tracing, XLA compilation) is recorded apart and not in the median; "
+                "val_loss_per_epoch includes it.",
         "onednn": onednn_setting(),
         "rows": rows,
     }
@@ -590,7 +615,8 @@ SECTIONS: dict[str, Callable[[Settings, Callable], dict]] = {
 }
 
 
-def run(quick: bool = False, only: list[str] | None = None, repeats: int | None = None, log=print) -> dict:
+def run(quick: bool = False, only: list[str] | None = None, repeats: int | None = None, log=print,
+        model_names: list[str] | None = None) -> dict:
     """Run the chosen sections (all by default), merging each into ``results/bench.json`` as it ends.
 
     Runs with training's runtime settings (seeds, op determinism), so the epoch times
@@ -599,7 +625,7 @@ def run(quick: bool = False, only: list[str] | None = None, repeats: int | None 
     unknown = sorted(set(only or []) - set(SECTIONS))
     if unknown:
         raise ValueError(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    settings = Settings(quick=quick, repeats=repeats)
+    settings = Settings(quick=quick, repeats=repeats, models=tuple(model_names or ()))
     _warn_if_busy(log)
     train.configure_runtime(config.SEED, "default", mixed_precision=False)
     written = {}

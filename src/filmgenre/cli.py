@@ -75,7 +75,7 @@ def _bench(args) -> None:
     elif args.make_all:
         bench.bench_make_all(args.data, repeats=args.repeats or 1)
     else:
-        bench.run(quick=args.quick, only=args.only, repeats=args.repeats)
+        bench.run(quick=args.quick, only=args.only, repeats=args.repeats, model_names=args.model)
 
 
 def _report(args) -> None:
@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", action="append", choices=list(SECTIONS), metavar="SECTION",
                        help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
     bench.add_argument("--repeats", type=int, help="runs per figure (default: each section's own, 3-5)")
+    bench.add_argument("--model", action="append", choices=list(MODELS), metavar="MODEL",
+                       help="the xla section measures only this model (repeatable; default: "
+                       "cnn, lstm, glove_lstm, poster_cnn)")
     bench.add_argument("--make-all", action="store_true",
                        help="time `make all` end to end in a fresh clone of this repository (about 45 minutes)")
     bench.add_argument("--stages", metavar="OLD_COMMIT",
