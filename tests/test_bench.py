@@ -47,6 +47,12 @@ def test_quick_bench_writes_every_section_and_keeps_the_others(trainable):
     assert rows["lstm"]["fixed_64"]["mean_padded_length"] == 64
     assert rows["lstm"]["per_batch"]["mean_padded_length"] < 64
 
+    xla = {row["variant"]: row for row in recorded["xla"]["rows"]}
+    assert xla["as_trained"]["op_determinism"] is True and xla["no_determinism"]["op_determinism"] is False
+    assert xla["as_trained"]["val_loss_per_epoch"] == xla["no_determinism"]["val_loss_per_epoch"]  # same seed
+    assert xla["xla"]["status"].startswith("not supported")  # glove_lstm reads strings
+    assert recorded["xla"]["command"] == "filmgenre bench --only xla --quick"
+
     found = list(measurements(recorded))
     assert len(found) >= 13
     for measurement in found:
