@@ -208,10 +208,18 @@ def bench_rows() -> pd.DataFrame:
         elif section == "train":
             for model, entry in content.items():
                 add(section, f"{model}, full run", entry["seconds_per_epoch"], "s/epoch (median)", entry["epochs_run"])
-        elif isinstance(content.get("rows"), list):  # variants that could not run here, e.g. "no GPU"
+        elif section == "stages":  # CPU seconds of each make-all stage, per commit
+            for commit, stages in content["rows"].items():
+                for row in stages:
+                    add(section, f"{commit}: {row['stage']} ({row['how']})", row["cpu_seconds"], "CPU s", 1)
+        elif isinstance(content.get("rows"), list):  # variants, measured or not (e.g. "no GPU")
             for row in content["rows"]:
-                variant = ", ".join(f"{k}={v}" for k, v in row.items() if k != "status")
-                add(section, variant, None, row.get("status", ""), 0)
+                variant = ", ".join(f"{k}={v}" for k, v in row.items()
+                                    if k in {"model", "variant", "mixed_precision", "xla"})
+                if "median" in row:
+                    add(section, variant, row["median"], row["unit"], len(row["runs"]))
+                else:
+                    add(section, variant, None, row.get("status", ""), 0)
         else:
             for name, row in content.get("rows", {}).items():
                 if "median" in row:
