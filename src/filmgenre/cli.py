@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="(default: %(default)s)")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute on a GPU (bfloat16 on a CPU), float32 weights and outputs")
-    train.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    train.add_argument("--jit-compile", action="store_true",
+                       help="compile the training step with XLA (turns op determinism off: Keras uses no "
+                       "XLA under it; not for the text models, whose first layer takes strings)")
     train.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                        help="'mirrored': tf.distribute.MirroredStrategy over all GPUs (two logical CPUs "
                        "without a GPU)")

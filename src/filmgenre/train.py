@@ -118,8 +118,12 @@ class Progress(keras.callbacks.Callback):
         self.print_line(progress_line(self.run, epoch + 1, self.epochs, elapsed, self.timer.seconds), flush=True)
 
 
-def configure_runtime(seed: int, strategy: str, mixed_precision: bool):
-    """Seeds, determinism, precision and the distribution strategy, before any model exists."""
+def configure_runtime(seed: int, strategy: str, mixed_precision: bool, deterministic: bool = True):
+    """Seeds, determinism, precision and the distribution strategy, before any model exists.
+
+    Op determinism makes a rerun give identical histories, but Keras then compiles without
+    XLA whatever ``jit_compile`` says; so an XLA run (``deterministic=False``) leaves it off.
+    """
     if strategy == "mirrored":
         gpus = tf.config.list_physical_devices("GPU")
         if not gpus:  # two logical CPUs, so the multi-device code path runs on a CPU machine
@@ -131,7 +135,8 @@ def configure_runtime(seed: int, strategy: str, mixed_precision: bool):
     else:
         distribution = tf.distribute.get_strategy()
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     if mixed_precision:
         has_gpu = bool(tf.config.list_physical_devices("GPU"))
         keras.mixed_precision.set_global_policy("mixed_float16" if has_gpu else "mixed_bfloat16")
@@ -198,7 +203,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
                 "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy}
     _reset_stale_backup(work, settings)
 
-    distribution = configure_runtime(seed, strategy, mixed_precision)
+    distribution = configure_runtime(seed, strategy, mixed_precision, deterministic=not jit_compile)
     with distribution.scope():
         train_films, train_data, val_data = build_datasets(spec, limit, batch_size, seed)
         model = build_model(name, spec, train_films, jit_compile)
