@@ -47,6 +47,12 @@ def test_quick_bench_writes_every_section_and_keeps_the_others(trainable):
     assert rows["lstm"]["fixed_64"]["mean_padded_length"] == 64
     assert rows["lstm"]["per_batch"]["mean_padded_length"] < 64
 
+    xla = {row["variant"]: row for row in recorded["xla"]["rows"]}
+    assert xla["as_trained"]["op_determinism"] is True and xla["no_determinism"]["op_determinism"] is False
+    assert xla["as_trained"]["val_loss_per_epoch"] == xla["no_determinism"]["val_loss_per_epoch"]  # same seed
+    assert xla["xla"]["status"].startswith("not supported")  # glove_lstm reads strings
+    assert recorded["xla"]["command"] == "filmgenre bench --only xla --quick"
+
     found = list(measurements(recorded))
     assert len(found) >= 13
     for measurement in found:
@@ -78,3 +84,10 @@ def test_run_measured_reports_the_childs_own_peak_memory(tmp_path):
     del ballast
     with pytest.raises(RuntimeError, match="boom"):
         bench.run_measured([sys.executable, "-c", "raise SystemExit('boom')"], tmp_path, tmp_path / "child.log")
+
+
+def test_run_measured_reports_the_cpu_seconds_of_the_whole_process_tree(tmp_path):
+    burn = "import time\nstart = time.process_time()\nwhile time.process_time() - start < 0.3: pass"
+    grandchild = [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"]
+    measured = bench.run_measured(grandchild, tmp_path, tmp_path / "child.log")
+    assert measured["cpu_seconds"] >= 0.3 and measured["seconds"] >= 0.3

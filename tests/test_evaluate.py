@@ -160,6 +160,17 @@ def test_stale_detects_a_changed_split_and_baseline(trainable, monkeypatch):
     assert evaluate.stale() == {"prior": ["results/prior/predictions.csv is missing"]}
 
 
+def test_a_committed_result_of_a_model_make_all_does_not_train_is_named_apart_not_stale(project):
+    entry = {"kind": "model", "provenance": {"inputs": {"models/x.keras": "0" * 64}}}
+    metrics = {"models": {"poster_cnn": entry, "cnn": entry, "prior": {**entry, "kind": "baseline"}}}
+    assert evaluate.committed_only(metrics) == ["poster_cnn"]
+    stale = evaluate.stale(metrics)
+    assert "poster_cnn" not in stale and "cnn" in stale  # cnn is retrained by make all: its absence is staleness
+    (project / "models").mkdir()
+    (project / "models" / "poster_cnn.keras").write_bytes(b"trained here")  # `make extras` ran: checked as usual
+    assert evaluate.committed_only(metrics) == [] and "poster_cnn" in evaluate.stale(metrics)
+
+
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, trained_tiny):

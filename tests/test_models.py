@@ -98,3 +98,15 @@ def test_glove_lstm_starts_from_glove_vectors():
     the = weights[vocabulary.index("the")]
     np.testing.assert_allclose(the[:3], [0.418, 0.24968, -0.41242], atol=1e-5)  # GloVe's first vector
     assert not weights[0].any()  # padding
+
+
+def test_the_makefile_trains_the_models_marked_for_make_all():
+    import re
+
+    from filmgenre import config
+
+    makefile = (config.ROOT / "Makefile").read_text()
+    listed = lambda variable: re.search(rf"^{variable} := (.*)$", makefile, re.M).group(1)  # noqa: E731
+    assert listed("MODELS").split() == models.make_all_models()
+    assert listed("EXTRA_MODELS").split() == [n for n, spec in models.MODELS.items() if not spec.in_make_all]
+    assert {"poster_cnn", "effnet_finetune"} <= set(listed("EXTRA_MODELS").split())

@@ -16,6 +16,9 @@ def test_comparison_has_every_model_and_baseline_with_its_metrics():
     assert row["micro-F1"] == METRICS["models"]["prior"]["test"]["f1_micro"]
     assert row["micro-F1 @0.5"] == METRICS["models"]["prior"]["test_at_0.5"]["f1_micro"]
     assert list(frame["kind"]).index("model") > list(frame["kind"]).index("baseline")  # baselines first
+    if not (config.paths().models / "poster_cnn.keras").exists():  # make all does not train it: marked
+        trained_by = frame.set_index("model")["trained by"]
+        assert trained_by["poster_cnn"] == "committed, not retrained by make all" and trained_by["cnn"] == "make all"
 
 
 def test_constant_prediction_is_the_priors_rule_applied():
@@ -50,3 +53,17 @@ def test_confusion_rows_are_shares():
 def test_missing_results_say_what_to_run(project):
     with pytest.raises(FileNotFoundError, match="metrics.json: missing. Run `make all`"):
         tables.metrics()
+
+
+def test_bench_rows_list_measured_variants_and_stage_cpu_seconds(project):
+    measured = {"model": "cnn", "variant": "xla", "xla": True, "unit": "cpu seconds/epoch", "median": 9.0,
+                "runs": [8.0, 9.0, 10.0]}
+    bench = {"xla": {"rows": [measured, {"model": "lstm", "variant": "xla", "status": "not supported"}]},
+             "stages": {"rows": {"old": [{"stage": "train cnn", "how": "measured", "cpu_seconds": 400.0}]}}}
+    (project / "results").mkdir()
+    (project / "results" / "bench.json").write_text(json.dumps(bench))
+    rows = tables.bench_rows().set_index("figure")
+    assert rows.loc["model=cnn, variant=xla, xla=True", "median"] == 9.0
+    assert rows.loc["model=cnn, variant=xla, xla=True", "runs"] == 3
+    assert rows.loc["model=lstm, variant=xla", "unit"] == "not supported"
+    assert rows.loc["old: train cnn (measured)", "median"] == 400.0

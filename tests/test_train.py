@@ -28,12 +28,18 @@ def test_training_writes_its_artifacts(trainable):
     assert recorded["parameters"] == 3_464_601 and recorded["epochs_run"] == 2
     assert recorded["best_epoch"] == int(history["val_loss"].idxmin()) + 1
     assert recorded["settings"]["seed"] == config.SEED and "tensorflow" in recorded["versions"]
+    assert len(recorded["cpu_seconds_per_epoch_all"]) == 2 and all(s > 0 for s in recorded["cpu_seconds_per_epoch_all"])
+    assert recorded["cpu_seconds_total"] >= sum(recorded["cpu_seconds_per_epoch_all"]) - 0.1
+    assert recorded["seconds_total"] >= sum(recorded["seconds_per_epoch_all"]) - 0.1
     model = train.load_model(trainable / "models" / "cnn-limit96.keras")
     assert model.output_shape == (None, 25)
     assert not (trainable / "results" / "cnn").exists()  # a smoke run never touches the full run's results
 
 
-def test_same_seed_gives_identical_histories(trainable):
+def test_same_seed_gives_identical_histories_and_the_lstm_file_carries_its_vocabulary(trainable):
+    import numpy as np
+    import tensorflow as tf
+
     first = train.train("lstm", epochs=2, limit=64, seed=7, verbose=0)
     history_first = pd.read_csv(trainable / "results" / "lstm-limit64" / "history.csv")
     second = train.train("lstm", epochs=2, limit=64, seed=7, verbose=0)
@@ -41,12 +47,8 @@ def test_same_seed_gives_identical_histories(trainable):
     pd.testing.assert_frame_equal(history_first, history_second)
     assert first["best_val_loss"] == second["best_val_loss"]
 
-
-def test_the_lstm_model_file_carries_its_vocabulary(trainable):
-    import numpy as np
-    import tensorflow as tf
-
-    train.train("lstm", epochs=1, limit=64, verbose=0)
+    # the saved model takes raw strings: its encoder and vocabulary are inside (one LSTM run fewer
+    # than a test of its own would train)
     model = train.load_model(trainable / "models" / "lstm-limit64.keras")
     probabilities = model.predict(tf.constant(["a funny silly laugh", "ghost blood"]), verbose=0)
     assert probabilities.shape == (2, 25) and np.all((probabilities >= 0) & (probabilities <= 1))
@@ -136,3 +138,44 @@ def test_effnet_finetune_moves_the_top_block_but_not_its_batchnorm_statistics(tr
     assert all(np.abs(tuned - start).max() < 0.05 for tuned, start in conv)  # a little: low learning rate
     for name in ("block15_expand_bn", "head_bn"):
         np.testing.assert_array_equal(tuned_top.get_layer(name).moving_mean, pretrained_top.get_layer(name).moving_mean)
+
+
+def test_progress_line_says_epoch_elapsed_and_an_upper_bound_of_what_remains():
+    line = train.progress_line("cnn", 7, 40, 41.0, [5.0, 6.0, 5.5])
+    assert line == "train cnn: epoch 7/40, 41 s elapsed, ~3 min left (at most; early stopping may end sooner)"
+    assert train.progress_line("lstm", 20, 20, 4000.0, [200.0]) == "train lstm: epoch 20/20, 1 h 06 min elapsed"
+
+
+def test_progress_callback_prints_one_line_per_epoch():
+    printed = []
+    timer = train.EpochTimer()
+    progress = train.Progress("cnn", 3, timer, print_line=lambda line, flush: printed.append(line))
+    progress.on_train_begin()
+    for epoch in range(2):
+        timer.on_epoch_begin(epoch)
+        timer.on_epoch_end(epoch)
+        progress.on_epoch_end(epoch)
+    assert [line.split(",")[0] for line in printed] == ["train cnn: epoch 1/3", "train cnn: epoch 2/3"]
+    assert "left" in printed[0] and len(timer.cpu_seconds) == 2
+
+
+def test_early_stopping_replays_keras():
+    losses = [0.5, 0.4, 0.45, 0.41, 0.39, 0.42, 0.43, 0.44]
+    assert train.early_stopping(losses, patience=2, epochs=8) == (4, 2)  # 0.45, 0.41: two without a new low
+    assert train.early_stopping(losses, patience=3, epochs=8) == (8, 5)
+    assert train.early_stopping(losses, patience=9, epochs=6) == (6, 5)
+
+
+@pytest.mark.parametrize("name, old_patience", [("cnn", 8), ("lstm", 5), ("glove_lstm", 5), ("poster_cnn", 8)])
+def test_each_patience_keeps_the_committed_best_epoch(name, old_patience):
+    """Replayed on the committed history, the old patience stops where the committed run did
+    (so the replay is Keras's), and the model's patience keeps the same best epoch."""
+    from filmgenre import models
+
+    spec, committed = models.MODELS[name], json.loads((config.ROOT / "results" / name / "train.json").read_text())
+    losses = pd.read_csv(config.ROOT / "results" / name / "history.csv")["val_loss"]
+    assert train.early_stopping(losses, old_patience, committed["epochs_requested"]) == (
+        committed["epochs_run"], committed["best_epoch"])
+    epochs_run, best = train.early_stopping(losses, spec.patience, spec.epochs)
+    assert best == committed["best_epoch"] and epochs_run <= committed["epochs_run"]
+    assert train.early_stopping(losses, spec.patience - 1, spec.epochs)[1] != best  # no shorter patience would do

@@ -46,6 +46,7 @@ class Settings:
 
     quick: bool = False
     repeats: int | None = None  # overrides each section's own default
+    models: tuple[str, ...] = ()  # the xla section measures only these models (default: all of XLA_MODELS)
 
     @property
     def limit(self) -> int | None:
@@ -59,7 +60,8 @@ class Settings:
 
     def command(self, section: str) -> str:
         return (f"filmgenre bench --only {section}" + (" --quick" if self.quick else "")
-                + (f" --repeats {self.repeats}" if self.repeats is not None else ""))
+                + (f" --repeats {self.repeats}" if self.repeats is not None else "")
+                + "".join(f" --model {name}" for name in self.models))
 
 
 def significant(value: float, digits: int = 4) -> float:
@@ -383,30 +385,33 @@ def bench_inference(settings: Settings, log) -> dict:
 PEAK_RSS_WRAPPER = """
 import resource, subprocess, sys
 code = subprocess.call(sys.argv[2:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as report:
-    report.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+    report.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(code)
 """
 
 
 def run_measured(command: list[str], cwd: Path, log_path: Path, env: dict | None = None) -> dict:
-    """Run ``command`` to its end; its wall time and the peak RSS of its process tree.
+    """Run ``command`` to its end; its wall time, CPU seconds and the peak RSS of its process tree.
 
-    The peak is that of the largest single process of the tree (``RUSAGE_CHILDREN``), not
-    a sum: the stages of the study run one at a time. Output goes to ``log_path``.
+    CPU seconds are user + system of every process of the tree (``RUSAGE_CHILDREN`` sums
+    the finished descendants): the work asked of the machine, which contention barely
+    changes, unlike wall time. The peak is that of the largest single process of the tree,
+    not a sum: the stages of the study run one at a time. Output goes to ``log_path``.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="filmgenre-rss-") as folder, open(log_path, "ab") as output:
-        report = Path(folder) / "maxrss"
+        report = Path(folder) / "usage"
         started = time.perf_counter()
         code = subprocess.call([sys.executable, "-c", PEAK_RSS_WRAPPER, str(report), *command],
                                cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - started
-        maxrss = int(report.read_text()) if report.exists() else 0
+        maxrss, cpu = report.read_text().split() if report.exists() else (0, 0.0)
     if code != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-20:]
         raise RuntimeError(f"`{' '.join(command)}` failed ({code}); end of {log_path}:\n" + "\n".join(tail))
-    return {"seconds": seconds, "peak_rss_mib": peak_rss_mib(maxrss)}
+    return {"seconds": seconds, "cpu_seconds": float(cpu), "peak_rss_mib": peak_rss_mib(int(maxrss))}
 
 
 @contextlib.contextmanager
@@ -477,6 +482,99 @@ def bench_memory(settings: Settings, log) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- XLA on the CPU
+XLA_MODELS = ("cnn", "lstm", "glove_lstm", "poster_cnn")  # the models trained from the study's own inputs
+QUICK_XLA_MODEL = "glove_lstm"  # --quick: the cheapest model, and its XLA row is the status one (no compilation)
+# (name, op determinism, XLA). `filmgenre train` enables op determinism (identical reruns), and
+# Keras then compiles without XLA whatever `jit_compile` says: XLA needs determinism off, so
+# the middle variant tells what turning determinism off alone changes.
+XLA_VARIANTS = [("as_trained", True, False), ("no_determinism", False, False), ("xla", False, True)]
+
+
+def onednn_setting() -> str:
+    """oneDNN as TensorFlow runs it here: ``TF_ENABLE_ONEDNN_OPTS`` unset means the build's default (on for x86)."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default: on for x86 Linux builds)")
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool):
+    """Run with TensorFlow's op determinism on or off, and restore it after."""
+    from tensorflow.python.framework import config as tf_config
+
+    before = tf_config.is_op_determinism_enabled()
+    (tf_config.enable_op_determinism if enabled else tf_config.disable_op_determinism)()
+    try:
+        yield
+    finally:
+        (tf_config.enable_op_determinism if before else tf_config.disable_op_determinism)()
+
+
+def fitted_epoch(model: keras.Model, data, val_data) -> dict:
+    """One training epoch with validation, as ``train`` runs it: CPU and wall seconds, validation loss."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    history = model.fit(data, validation_data=val_data, epochs=1, verbose=0)
+    return {"cpu": time.process_time() - cpu_started, "wall": time.perf_counter() - started,
+            "val_loss": float(history.history["val_loss"][-1])}
+
+
+def xla_rows(name: str, settings: Settings) -> list[dict]:
+    """Epochs of one model in each of ``XLA_VARIANTS``, alternated so all see the same machine load.
+
+    All start from the same seed (same initial weights and batches), so the validation
+    losses after each epoch show whether a variant changes what is learnt beyond float
+    noise. The first epoch is kept apart: it traces the step, and under XLA compiles it.
+    A model Keras will not compile with XLA (string inputs) gets a status row instead.
+    """
+    spec = models.MODELS[name]
+    variants, unsupported = {}, []
+    for variant, deterministic, xla in XLA_VARIANTS:
+        with op_determinism(deterministic):
+            keras.utils.set_random_seed(config.SEED)
+            films, data, val_data = train.build_datasets(spec, settings.limit, config.BATCH_SIZE, config.SEED)
+            model = train.build_model(name, spec, films, jit_compile=xla)
+        if xla and not model.jit_compile:
+            unsupported.append({"model": name, "variant": variant, "status": "not supported: Keras compiles "
+                                "this model without XLA (its TextVectorization layer takes strings)"})
+            continue
+        variants[variant] = (deterministic, model, data, val_data)
+    epochs = {variant: [] for variant in variants}
+    for _ in range(1 + settings.times(3)):
+        for variant, (deterministic, model, data, val_data) in variants.items():
+            with op_determinism(deterministic):
+                epochs[variant].append(fitted_epoch(model, data, val_data))
+    measured = [summary([e["cpu"] for e in epochs[variant][1:]], "cpu seconds/epoch", model=name, variant=variant,
+                        op_determinism=deterministic, xla=model.jit_compile,
+                        first_epoch_cpu_seconds=significant(epochs[variant][0]["cpu"]),
+                        wall_seconds_per_epoch=significant(statistics.median(e["wall"] for e in epochs[variant][1:])),
+                        val_loss_per_epoch=[round(e["val_loss"], 4) for e in epochs[variant]])
+                for variant, (deterministic, model, _, _) in variants.items()]
+    return measured + unsupported
+
+
+def bench_xla(settings: Settings, log) -> dict:
+    rows = []
+    for name in settings.models or ((QUICK_XLA_MODEL,) if settings.quick else XLA_MODELS):
+        if reason := missing_data(models.MODELS[name]):
+            rows.append({"model": name, "status": f"skipped: {reason}"})
+            log(f"  XLA {name}: skipped ({reason})")
+            continue
+        found = xla_rows(name, settings)
+        rows += found
+        log(f"  XLA {name}: " + "; ".join(
+            f"{row['variant']} {row['median']:.1f} CPU-s/epoch (first {row['first_epoch_cpu_seconds']:.0f})"
+            if "median" in row else f"{row['variant']} {row['status']}" for row in found))
+    return {
+        "note": "CPU seconds (user + system of the process) per training epoch with validation, as "
+                "`filmgenre train` runs it (op determinism on, hence no XLA: Keras turns XLA off under "
+                "op determinism), with op determinism off, and with XLA (`jit_compile=True`) and "
+                "determinism off; variants alternated epoch by epoch from the same seed. The first "
+                "epoch (tracing, XLA compilation) is recorded apart and not in the median; "
+                "val_loss_per_epoch includes it.",
+        "onednn": onednn_setting(),
+        "rows": rows,
+    }
+
+
 # --------------------------------------------------------------------------- GPU variants
 def gpu_variants() -> list[dict]:
     return [{"model": name, "mixed_precision": mixed, "xla": xla}
@@ -512,11 +610,13 @@ SECTIONS: dict[str, Callable[[Settings, Callable], dict]] = {
     "lstm": bench_lstm,
     "inference": bench_inference,
     "memory": bench_memory,
+    "xla": bench_xla,
     "gpu": bench_gpu,
 }
 
 
-def run(quick: bool = False, only: list[str] | None = None, repeats: int | None = None, log=print) -> dict:
+def run(quick: bool = False, only: list[str] | None = None, repeats: int | None = None, log=print,
+        model_names: list[str] | None = None) -> dict:
     """Run the chosen sections (all by default), merging each into ``results/bench.json`` as it ends.
 
     Runs with training's runtime settings (seeds, op determinism), so the epoch times
@@ -525,7 +625,7 @@ def run(quick: bool = False, only: list[str] | None = None, repeats: int | None 
     unknown = sorted(set(only or []) - set(SECTIONS))
     if unknown:
         raise ValueError(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    settings = Settings(quick=quick, repeats=repeats)
+    settings = Settings(quick=quick, repeats=repeats, models=tuple(model_names or ()))
     _warn_if_busy(log)
     train.configure_runtime(config.SEED, "default", mixed_precision=False)
     written = {}
@@ -561,12 +661,13 @@ def time_make_all_once(data: Path, log_path: Path, log, keep: bool) -> dict:
         install = run_measured(["make", "install"], clone, log_path, env)
         log(f"  installed in {install['seconds'] / 60:.1f} min; make all DATA={data} ...")
         job = run_measured(["make", "all", f"DATA={data}"], clone, log_path, env)
-        log(f"  make all: {job['seconds'] / 60:.1f} min, peak {job['peak_rss_mib']:,.0f} MiB")
+        log(f"  make all: {job['seconds'] / 60:.1f} min, {job['cpu_seconds'] / 60:.1f} CPU min, "
+            f"peak {job['peak_rss_mib']:,.0f} MiB")
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    return {"commit": commit, "install_minutes": install["seconds"] / 60,
-            "minutes": job["seconds"] / 60, "peak_rss_mib": job["peak_rss_mib"]}
+    return {"commit": commit, "install_minutes": install["seconds"] / 60, "minutes": job["seconds"] / 60,
+            "cpu_minutes": job["cpu_seconds"] / 60, "peak_rss_mib": job["peak_rss_mib"]}
 
 
 def bench_make_all(data: Path | str, repeats: int = 1, log=print, keep: bool = False) -> dict:
@@ -598,6 +699,7 @@ def bench_make_all(data: Path | str, repeats: int = 1, log=print, keep: bool = F
                 f"<= {GOALS['make_all_peak_rss_mib']:.0f} MiB.",
         "git_commit": runs[-1]["commit"],
         "rows": {"wall_time": minutes, "peak_rss": peak,
+                 "cpu_time": summary([run["cpu_minutes"] for run in runs], "CPU minutes (user + system)"),
                  "install": summary([run["install_minutes"] for run in runs], "minutes")},
         "goal_minutes": GOALS["make_all_minutes"],
         "goal_peak_rss_mib": GOALS["make_all_peak_rss_mib"],

@@ -6,7 +6,9 @@ work there, so the tests and the Quarto documents call the same code as the CLI.
 
 import argparse
 import os
+import resource
 import sys
+import time
 from pathlib import Path
 
 from filmgenre import FilmgenreError, config
@@ -53,6 +55,8 @@ def _evaluate(args) -> None:
         stale = evaluate.stale()
         for name, reasons in stale.items():
             print(f"{name}: stale ({'; '.join(reasons)})")
+        for name in evaluate.committed_only():
+            print(f"{name}: committed result, not retrained by `make all` (`make extras` retrains it)")
         if stale:
             raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)")
         print("results/metrics.json matches its inputs")
@@ -74,10 +78,14 @@ def _predict(args) -> None:
 def _bench(args) -> None:
     from filmgenre import bench
 
-    if args.make_all:
+    if args.stages:
+        from filmgenre import stagecpu
+
+        stagecpu.bench_stages(args.stages, args.data, full=args.full)
+    elif args.make_all:
         bench.bench_make_all(args.data, repeats=args.repeats or 1)
     else:
-        bench.run(quick=args.quick, only=args.only, repeats=args.repeats)
+        bench.run(quick=args.quick, only=args.only, repeats=args.repeats, model_names=args.model)
 
 
 def _explain(args) -> None:
@@ -159,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="(default: %(default)s)")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute on a GPU (bfloat16 on a CPU), float32 weights and outputs")
-    train.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    train.add_argument("--jit-compile", action="store_true",
+                       help="compile the training step with XLA (turns op determinism off: Keras uses no "
+                       "XLA under it; not for the text models, whose first layer takes strings)")
     train.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                        help="'mirrored': tf.distribute.MirroredStrategy over all GPUs (two logical CPUs "
                        "without a GPU)")
@@ -209,10 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", action="append", choices=list(SECTIONS), metavar="SECTION",
                        help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
     bench.add_argument("--repeats", type=int, help="runs per figure (default: each section's own, 3-5)")
+    bench.add_argument("--model", action="append", choices=list(MODELS), metavar="MODEL",
+                       help="the xla section measures only this model (repeatable; default: "
+                       "cnn, lstm, glove_lstm, poster_cnn)")
     bench.add_argument("--make-all", action="store_true",
                        help="time `make all` end to end in a fresh clone of this repository (about 45 minutes)")
+    bench.add_argument("--stages", metavar="OLD_COMMIT",
+                       help="CPU seconds of every `make all` stage of OLD_COMMIT and of HEAD, side by side "
+                       "(training estimated from 1- and 3-epoch runs unless --full; about 40 minutes)")
+    bench.add_argument("--full", action="store_true", help="with --stages: run every training to its end")
     bench.add_argument("--data", default=str(config.paths().default_source),
-                       help="the dataset zip for --make-all (default: %(default)s)")
+                       help="the dataset zip for --make-all and --stages (default: %(default)s)")
     bench.set_defaults(run=_bench)
 
     explain = commands.add_parser(
@@ -248,10 +265,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STAGES = {"prepare", "train", "evaluate", "report"}  # the stages of `make all`: each ends with its cost
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished children (e.g. the report's kernels)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def stage_cost(command: str, wall: float, cpu: float) -> str:
+    return f"{command} done: {wall:.0f} s wall, {cpu:.0f} CPU seconds"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    started = time.perf_counter()
     try:
         args.run(args)
+        if args.command in STAGES:
+            print(stage_cost(args.command, time.perf_counter() - started, cpu_seconds()), flush=True)
     except FilmgenreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

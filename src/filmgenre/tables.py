@@ -48,9 +48,13 @@ def _csv(path) -> pd.DataFrame:
 
 
 def comparison(section: str = "test") -> pd.DataFrame:
-    """Every model and baseline side by side: ``section`` metrics under its validation-chosen rule."""
-    from filmgenre.evaluate import describe_rule
+    """Every model and baseline side by side: ``section`` metrics under its validation-chosen rule.
 
+    ``trained by`` tells the results `make all` reproduces from those it keeps as committed.
+    """
+    from filmgenre.evaluate import committed_only, describe_rule
+
+    kept = set(committed_only(metrics()))
     rows = []
     for name, entry in metrics()["models"].items():
         scores = entry[section]
@@ -60,6 +64,7 @@ def comparison(section: str = "test") -> pd.DataFrame:
             "micro-P": scores["precision_micro"], "micro-R": scores["recall_micro"],
             "macro-AP": scores["average_precision_macro"],
             "micro-F1 @0.5": entry[f"{section}_at_0.5"]["f1_micro"],
+            "trained by": "committed, not retrained by make all" if name in kept else "make all",
         })
     order = {"baseline": 0, "model": 1, "derived": 2}
     return pd.DataFrame(rows).sort_values(["kind", "micro-F1"], key=lambda c: c.map(order) if c.name == "kind" else c)
@@ -203,10 +208,18 @@ def bench_rows() -> pd.DataFrame:
         elif section == "train":
             for model, entry in content.items():
                 add(section, f"{model}, full run", entry["seconds_per_epoch"], "s/epoch (median)", entry["epochs_run"])
-        elif isinstance(content.get("rows"), list):  # variants that could not run here, e.g. "no GPU"
+        elif section == "stages":  # CPU seconds of each make-all stage, per commit
+            for commit, stages in content["rows"].items():
+                for row in stages:
+                    add(section, f"{commit}: {row['stage']} ({row['how']})", row["cpu_seconds"], "CPU s", 1)
+        elif isinstance(content.get("rows"), list):  # variants, measured or not (e.g. "no GPU")
             for row in content["rows"]:
-                variant = ", ".join(f"{k}={v}" for k, v in row.items() if k != "status")
-                add(section, variant, None, row.get("status", ""), 0)
+                variant = ", ".join(f"{k}={v}" for k, v in row.items()
+                                    if k in {"model", "variant", "mixed_precision", "xla"})
+                if "median" in row:
+                    add(section, variant, row["median"], row["unit"], len(row["runs"]))
+                else:
+                    add(section, variant, None, row.get("status", ""), 0)
         else:
             for name, row in content.get("rows", {}).items():
                 if "median" in row:

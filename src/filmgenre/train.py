@@ -43,22 +43,87 @@ def learning_rate_schedule(epoch: int, learning_rate: float, base: float) -> flo
     return base * math.exp(-0.01 * max(0, epoch - 9))
 
 
+def early_stopping(val_losses, patience: int, epochs: int) -> tuple[int, int]:
+    """Replay Keras's ``EarlyStopping(monitor="val_loss", patience=...)`` on a recorded history.
+
+    Returns (epochs run, best epoch), counted from 1: what a run with this patience and
+    maximum would have done, given that training is deterministic (same seed, same
+    epochs). Lets a patience be chosen from a committed curve without retraining.
+    """
+    best, best_epoch, wait = math.inf, 0, 0
+    for epoch, loss in enumerate(list(val_losses)[:epochs]):
+        wait += 1
+        if loss < best:
+            best, best_epoch, wait = loss, epoch, 0
+        elif wait >= patience and epoch > 0:
+            return epoch + 1, best_epoch + 1
+    return min(len(val_losses), epochs), best_epoch + 1
+
+
 class EpochTimer(keras.callbacks.Callback):
-    """Seconds each epoch took (training plus validation), for ``train.json``."""
+    """Wall and CPU seconds each epoch took (training plus validation), for ``train.json``.
+
+    CPU seconds (user + system of every thread of the process, ``time.process_time``) are
+    the work an epoch asks of the machine; wall seconds also count waiting for CPUs that
+    other work holds, so only CPU seconds compare between a busy machine and an idle one.
+    """
 
     def __init__(self):
         super().__init__()
         self.seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        self._start, self._cpu_start = time.perf_counter(), time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+        self.cpu_seconds.append(time.process_time() - self._cpu_start)
 
 
-def configure_runtime(seed: int, strategy: str, mixed_precision: bool):
-    """Seeds, determinism, precision and the distribution strategy, before any model exists."""
+def duration(seconds: float) -> str:
+    """``41 s``, ``3 min``, ``1 h 05 min``: a human reading of a duration."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def progress_line(run: str, epoch: int, epochs: int, elapsed: float, epoch_seconds: list[float]) -> str:
+    """One line after each epoch, so a user on a slow machine knows how long to wait.
+
+    What remains is the median epoch so far times the epochs left: an upper bound, since
+    early stopping may end the run sooner.
+    """
+    left = epochs - epoch
+    line = f"train {run}: epoch {epoch}/{epochs}, {duration(elapsed)} elapsed"
+    if left and epoch_seconds:
+        line += f", ~{duration(left * float(np.median(epoch_seconds)))} left (at most; early stopping may end sooner)"
+    return line
+
+
+class Progress(keras.callbacks.Callback):
+    """Prints ``progress_line`` after each epoch (flushed: ``make`` may pipe the output)."""
+
+    def __init__(self, run: str, epochs: int, timer: EpochTimer, print_line=print):
+        super().__init__()
+        self.run, self.epochs, self.timer, self.print_line = run, epochs, timer, print_line
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self._start
+        self.print_line(progress_line(self.run, epoch + 1, self.epochs, elapsed, self.timer.seconds), flush=True)
+
+
+def configure_runtime(seed: int, strategy: str, mixed_precision: bool, deterministic: bool = True):
+    """Seeds, determinism, precision and the distribution strategy, before any model exists.
+
+    Op determinism makes a rerun give identical histories, but Keras then compiles without
+    XLA whatever ``jit_compile`` says; so an XLA run (``deterministic=False``) leaves it off.
+    """
     if strategy == "mirrored":
         gpus = tf.config.list_physical_devices("GPU")
         if not gpus:  # two logical CPUs, so the multi-device code path runs on a CPU machine
@@ -70,7 +135,8 @@ def configure_runtime(seed: int, strategy: str, mixed_precision: bool):
     else:
         distribution = tf.distribute.get_strategy()
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     if mixed_precision:
         has_gpu = bool(tf.config.list_physical_devices("GPU"))
         keras.mixed_precision.set_global_policy("mixed_float16" if has_gpu else "mixed_bfloat16")
@@ -126,6 +192,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
     ``out`` is the folder that receives ``models/``, ``results/`` and ``logs/`` (default:
     the project root); the prepared data is always read from the project.
     """
+    started, cpu_started = time.perf_counter(), time.process_time()
     spec = models.MODELS[name]
     epochs = spec.epochs if epochs is None else epochs
     run = run_name(name, limit)
@@ -136,7 +203,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
                 "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy}
     _reset_stale_backup(work, settings)
 
-    distribution = configure_runtime(seed, strategy, mixed_precision)
+    distribution = configure_runtime(seed, strategy, mixed_precision, deterministic=not jit_compile)
     with distribution.scope():
         train_films, train_data, val_data = build_datasets(spec, limit, batch_size, seed)
         model = build_model(name, spec, train_films, jit_compile)
@@ -156,6 +223,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
         keras.callbacks.CSVLogger(str(history_log), append=True),
         keras.callbacks.TensorBoard(str(work / "tensorboard")),
         timer,
+        Progress(run, epochs, timer),
     ]
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -180,6 +248,11 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
         "best_val_loss": float(history.at[best, "val_loss"]),
         "seconds_per_epoch": round(float(np.median(timer.seconds)), 2) if timer.seconds else None,
         "seconds_per_epoch_all": [round(s, 2) for s in timer.seconds],
+        "cpu_seconds_per_epoch": round(float(np.median(timer.cpu_seconds)), 2) if timer.cpu_seconds else None,
+        "cpu_seconds_per_epoch_all": [round(s, 2) for s in timer.cpu_seconds],
+        # the whole call, from loading the data to the best weights restored (saving excluded)
+        "seconds_total": round(time.perf_counter() - started, 1),
+        "cpu_seconds_total": round(time.process_time() - cpu_started, 1),
         "settings": settings,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "devices": _devices(),
@@ -194,6 +267,8 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
     if limit is None and out == where.root:  # full runs: the figure the performance study quotes
         timings = files.read_json(where.bench, default={}).get("train", {})
         timings[name] = {"command": f"filmgenre train {name}", "seconds_per_epoch": summary["seconds_per_epoch"],
+                         "cpu_seconds_per_epoch": summary["cpu_seconds_per_epoch"],
+                         "cpu_seconds_total": summary["cpu_seconds_total"],
                          "epochs_run": summary["epochs_run"], "note": "median epoch of the full run"}
         files.merge_json(where.bench, "train", timings)
     for leftover in (history_log, best_weights, work / "settings.json"):

@@ -1,0 +1,41 @@
+"""The old-vs-new stage benchmark: its plan comes from the Makefile, its totals count added stages apart."""
+
+import sys
+from pathlib import Path
+
+from filmgenre import config, stagecpu
+
+ZIP = Path("/data/Multimodal_IMDB_dataset.zip")
+
+
+def test_the_plan_is_make_alls_stages_in_order_without_installing():
+    commands = stagecpu.stage_commands(config.ROOT, ZIP)
+    labels = [stagecpu.label(command) for command in commands]
+    assert labels[0] == "prepare 64" and labels[-2:] == ["evaluate", "report"]
+    assert {"train cnn", "train lstm", "train glove_lstm"} <= set(labels) and "train poster_cnn" not in labels
+    assert all(command[0] == sys.executable for command in commands)
+    assert ["--source", str(ZIP)] == commands[0][4:6]
+
+
+def test_labels_name_each_stage():
+    python = sys.executable
+    assert stagecpu.label([python, "-m", "filmgenre.cli", "prepare", "--source", "/x.zip", "--image-size", "96"]) \
+        == "prepare 96"
+    assert stagecpu.label([python, "-m", "filmgenre.cli", "train", "cnn"]) == "train cnn"
+    assert stagecpu.label([python, "-m", "filmgenre.pretrained"]) == "python -m filmgenre.pretrained"
+
+
+def test_totals_compare_the_stages_of_today_and_count_added_ones_apart():
+    row = lambda stage, cpu: {"stage": stage, "cpu_seconds": cpu, "wall_seconds": cpu / 2}  # noqa: E731
+    rows = {"old": [row("prepare 64", 10), row("train cnn", 100), row("train poster_cnn", 90)],
+            "new": [row("prepare 64", 10), row("train cnn", 40), row("python -m filmgenre.pretrained", 30)]}
+    totals = stagecpu.totals(rows, "old", "new")
+    assert totals["old_cpu_seconds"] == 200 and totals["new_cpu_seconds"] == 50 and totals["ratio_new_to_old"] == 0.25
+    assert totals["removed_stages"] == ["train poster_cnn"]
+    assert totals["added_stages"] == {"python -m filmgenre.pretrained": 30}
+
+
+def test_full_epochs_replay_the_committed_history():
+    specs = {"lstm": [20, 5]}
+    assert stagecpu.full_epochs(config.ROOT, "lstm", specs) == 13  # the committed run
+    assert stagecpu.full_epochs(config.ROOT, "lstm", {"lstm": [20, 2]}) == 10
