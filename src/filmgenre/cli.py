@@ -37,7 +37,7 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from filmgenre import evaluate, fusion
+    from filmgenre import evaluate, fusion, uncertainty
 
     if args.check:
         stale = evaluate.stale()
@@ -47,8 +47,12 @@ def _evaluate(args) -> None:
             raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)")
         print("results/metrics.json matches its inputs")
         return
-    evaluate.evaluate_all(args.names or None)
+    if args.from_predictions:
+        evaluate.rescore_all()
+    else:
+        evaluate.evaluate_all(args.names or None)
     fusion.fuse_best()
+    uncertainty.add_to_metrics(resamples=args.resamples)
 
 
 def _predict(args) -> None:
@@ -134,17 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "without a GPU)")
     train.set_defaults(run=_train)
 
+    from filmgenre.uncertainty import RESAMPLES
+
     evaluate = commands.add_parser(
         "evaluate", help="test metrics, per-genre tables and confusion matrices of every model and baseline",
         description="For every trained model (models/*.keras) and every baseline (prior, tfidf_logreg, "
         "poster_histogram): predict the validation and test films, choose the decision rule on "
-        "validation (global threshold, per-genre thresholds or top-k), and write test metrics to "
+        "validation (global threshold, per-genre thresholds or top-k) twice, once for micro-F1 and once "
+        "for macro-F1 (per-genre thresholds shrunk towards the global one), and write test metrics to "
         "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv. Then fuse the "
-        "best poster and text models (late fusion, weight chosen on validation).",
+        "best poster and text models (late fusion, weight chosen on validation), and bootstrap the test "
+        "films: a 95%% interval for every score and a paired interval for every difference the report "
+        "claims (spec models vs baselines, ours vs the spec models, fusion vs its members).",
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
     evaluate.add_argument("--check", action="store_true",
                           help="only check that metrics.json still matches its inputs (exit 2 if stale)")
+    evaluate.add_argument("--from-predictions", action="store_true",
+                          help="predict nothing: recompute rules, metrics and intervals of every entry of "
+                          "metrics.json from its results/NAME/predictions.csv (no model file needed)")
+    evaluate.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
+                          help="bootstrap resamples of the test films (default: %(default)s)")
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser(
