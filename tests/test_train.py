@@ -4,10 +4,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from filmgenre import config, train
+from filmgenre import config, models, train
 
 
 def test_learning_rate_schedule_is_the_assignments():
@@ -118,3 +119,14 @@ def test_effnet_head_trains_on_pretrained_poster_features(trainable):
     # the saved model carries the standardisation adapted on the training features
     np.testing.assert_allclose(np.asarray(model.get_layer("Standardise").mean).ravel(),
                                films.poster_features.mean(axis=0), rtol=1e-3, atol=1e-3)
+
+
+def test_class_weights_favour_rare_genres_and_survive_saving(trainable):
+    labels = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0]] * 10)
+    assert models.positive_weights(labels) == [1.0, 3.0, 1.0]  # 30 vs 10 negatives; the empty genre 1
+    assert models.positive_weights(np.eye(50)[:, :2]) == [models.CLASS_WEIGHT_CAP] * 2
+    summary = train.train("lstm", epochs=1, limit=64, class_weight=True, verbose=0)
+    assert summary["settings"]["class_weight"] is True
+    model = train.load_model(trainable / "models" / "lstm-limit64.keras")
+    assert isinstance(model.loss, models.WeightedBinaryCrossentropy)
+    assert max(model.loss.positive_weights) > 1

@@ -33,7 +33,7 @@ def _train(args) -> None:
 
     train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
                 mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy,
-                out=args.out)
+                out=args.out, class_weight=args.class_weight)
 
 
 def _evaluate(args) -> None:
@@ -53,6 +53,12 @@ def _evaluate(args) -> None:
         evaluate.evaluate_all(args.names or None)
     fusion.fuse_best()
     uncertainty.add_to_metrics(resamples=args.resamples)
+
+
+def _seeds(args) -> None:
+    from filmgenre import seeds
+
+    seeds.run(args.models, seeds=args.seeds, epochs=args.epochs)
 
 
 def _predict(args) -> None:
@@ -129,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, metavar="N", help="train on the first N training films only (smoke run)")
     train.add_argument("--out", metavar="DIR",
                        help="write models/, results/ and logs/ under DIR instead of the project root")
+    train.add_argument("--class-weight", action="store_true",
+                       help="weight each genre's positive films by negatives / positives in the training "
+                       "films (capped at 10) in the loss, for rare genres; writes over the model's run, so "
+                       "try it with --out")
     train.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="(default: %(default)s)")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute on a GPU (bfloat16 on a CPU), float32 weights and outputs")
@@ -160,6 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                           help="bootstrap resamples of the test films (default: %(default)s)")
     evaluate.set_defaults(run=_evaluate)
+
+    from filmgenre.seeds import SEEDS
+
+    seeds = commands.add_parser(
+        "seeds", help="retrain models with other seeds: how much the test scores move (results/seeds.json)",
+        description="Train each model again with each seed (into logs/seeds/MODEL-seedS/, never over the "
+        "committed run), choose its decision rules on validation as `evaluate` does, and record its test "
+        "micro-F1, macro-F1 and macro AP, with the mean and standard deviation over the seeds, in "
+        "results/seeds.json. Runs already recorded are skipped, so an interrupted stage resumes. Each "
+        "run takes as long as `filmgenre train MODEL`.",
+    )
+    seeds.add_argument("--models", nargs="+", choices=list(MODELS), metavar="MODEL",
+                       help="which models (default: cnn, lstm, and the best poster and text models by "
+                       "validation micro-F1 in results/metrics.json)")
+    seeds.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), metavar="S",
+                       help="training seeds (default: %(default)s)")
+    seeds.add_argument("--epochs", type=int, help="maximum epochs (default: each model's own)")
+    seeds.set_defaults(run=_seeds)
 
     predict = commands.add_parser(
         "predict", help="the genres each trained model gives a poster and/or an overview",

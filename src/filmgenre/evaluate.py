@@ -255,12 +255,12 @@ def model_spec(name: str):
     return models.MODELS[name.split("-limit")[0]]
 
 
-def predict_model(name: str, targets: Sequence[Films]) -> list[np.ndarray]:
-    """Probabilities of the saved model ``models/<name>.keras`` for each film set (order kept)."""
+def predict_model(name: str, targets: Sequence[Films], path: Path | None = None) -> list[np.ndarray]:
+    """Probabilities of the saved model ``models/<name>.keras`` (or ``path``) for each film set (order kept)."""
     from filmgenre import features, train
 
     spec = model_spec(name)
-    model = train.load_model(config.paths().models / f"{name}.keras")
+    model = train.load_model(config.paths().models / f"{name}.keras" if path is None else path)
     outputs = []
     for films in targets:
         if spec.reads == "poster_features" and films.poster_features is None:
