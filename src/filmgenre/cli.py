@@ -58,7 +58,7 @@ def _evaluate(args) -> None:
 def _seeds(args) -> None:
     from filmgenre import seeds
 
-    seeds.run(args.models, seeds=args.seeds, epochs=args.epochs)
+    seeds.run(args.models, seeds=args.seeds, epochs=args.epochs, class_weight=args.class_weight)
 
 
 def _predict(args) -> None:
@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), metavar="S",
                        help="training seeds (default: %(default)s)")
     seeds.add_argument("--epochs", type=int, help="maximum epochs (default: each model's own)")
+    seeds.add_argument("--class-weight", action="store_true",
+                       help="train with `train --class-weight`; recorded as MODEL+class_weight (with --seeds 42, "
+                       "the committed run's seed, its validation scores compare with the committed run's)")
     seeds.set_defaults(run=_seeds)
 
     predict = commands.add_parser(

@@ -110,7 +110,8 @@ def shrunk_thresholds(own: np.ndarray, support: np.ndarray, global_threshold: fl
     F1-best threshold and takes the rest from the global threshold: a genre seen 3 times
     cannot move far on the strength of 3 films; one seen 100 times nearly keeps its own.
     """
-    weight = np.asarray(support, dtype=np.float64) / (np.asarray(support, dtype=np.float64) + shrinkage)
+    support = np.asarray(support, dtype=np.float64)
+    weight = np.divide(support, support + shrinkage, out=np.zeros_like(support), where=support > 0)
     return [round(float(w * t + (1 - w) * global_threshold), 4) for w, t in zip(weight, own)]
 
 

@@ -22,16 +22,18 @@ from filmgenre import FilmgenreError, config, evaluate, files, fusion
 
 SEEDS = (1, 2, 3)
 SPEC_MODELS = ("cnn", "lstm")
-REPORTED = {"test": ("f1_micro", "f1_macro", "average_precision_macro"),
+REPORTED = {"val": ("f1_micro", "f1_macro"), "val_macro_rule": ("f1_micro", "f1_macro"),
+            "test": ("f1_micro", "f1_macro", "average_precision_macro"),
             "test_macro_rule": ("f1_micro", "f1_macro")}
+CLASS_WEIGHT = "+class_weight"  # suffix of a variant trained with `train --class-weight`
 
 
 def seeds_path() -> Path:
     return config.paths().results / "seeds.json"
 
 
-def run_folder(name: str, seed: int) -> Path:
-    return config.paths().logs / "seeds" / f"{name}-seed{seed}"
+def run_folder(variant: str, seed: int) -> Path:
+    return config.paths().logs / "seeds" / f"{variant}-seed{seed}"
 
 
 def default_models(metrics: dict) -> list[str]:
@@ -40,29 +42,31 @@ def default_models(metrics: dict) -> list[str]:
     return list(dict.fromkeys([*SPEC_MODELS, *(name for name in best if name)]))
 
 
-def score_run(name: str, seed: int, films: dict, epochs: int | None = None) -> dict:
-    """Train ``name`` with ``seed`` (unless that run's model already exists) and score it on test.
+def score_run(name: str, seed: int, films: dict, epochs: int | None = None, class_weight: bool = False) -> dict:
+    """Train ``name`` with ``seed`` (unless that run's model already exists) and score it.
 
     The decision rules (micro and macro objective) are chosen on the run's own validation
     predictions, so a seed's score includes the variation of its rule.
     """
     from filmgenre import train
 
-    folder = run_folder(name, seed)
+    folder = run_folder(name + (CLASS_WEIGHT if class_weight else ""), seed)
     model_path = folder / "models" / f"{name}.keras"
     if not model_path.exists():
-        train.train(name, seed=seed, epochs=epochs, out=folder)
+        train.train(name, seed=seed, epochs=epochs, out=folder, class_weight=class_weight)
     probabilities = dict(zip(evaluate.SPLITS, (evaluate.quantise(p) for p in evaluate.predict_model(
         name, [films[split] for split in evaluate.SPLITS], path=model_path))))
     labels = {split: films[split].labels.astype(np.int8) for split in evaluate.SPLITS}
     summary = files.read_json(folder / "results" / name / "train.json")
     record = {"seed": seed, "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
               "epochs_run": summary["epochs_run"]}
-    for section, objective in (("test", "micro"), ("test_macro_rule", "macro")):
+    for suffix, objective in (("", "micro"), ("_macro_rule", "macro")):
         rule, _ = evaluate.choose_rule(probabilities["val"], labels["val"], objective=objective)
-        scores = evaluate.compute_metrics(labels["test"], evaluate.apply_rule(probabilities["test"], rule),
-                                          probabilities["test"])
-        record[section] = {"rule": evaluate.describe_rule(rule)} | {m: scores[m] for m in REPORTED[section]}
+        for split in evaluate.SPLITS:
+            scores = evaluate.compute_metrics(labels[split], evaluate.apply_rule(probabilities[split], rule),
+                                              probabilities[split])
+            record[split + suffix] = {"rule": evaluate.describe_rule(rule)} | {
+                m: scores[m] for m in REPORTED[split + suffix]}
     return record
 
 
@@ -80,11 +84,14 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs: int | None = None,
-        log=print) -> dict:
+        class_weight: bool = False, log=print) -> dict:
     """Train and score every (model, seed) not yet in ``results/seeds.json``; return the file's content.
 
     ``names`` defaults to ``default_models`` of ``results/metrics.json``. Each model's entry
     keeps its committed single run (``metrics.json``, seed ``config.SEED``) beside the seeds.
+    With ``class_weight`` the runs use ``train --class-weight`` and are recorded as
+    ``<name>+class_weight``: with seed ``config.SEED`` their validation scores compare with
+    the committed run's, one change at a time.
     """
     from filmgenre import models
 
@@ -99,13 +106,14 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
                       "chosen on validation; training is deterministic on one machine, not across CPUs")
     for name in names:
         films = {split: evaluate.evaluation_films(split, models.MODELS[name].image_size) for split in evaluate.SPLITS}
-        entry = record["models"].setdefault(name, {"runs": []})
+        variant = name + (CLASS_WEIGHT if class_weight else "")
+        entry = record["models"].setdefault(variant, {"runs": []})
         for seed in seeds:
             if any(run["seed"] == seed for run in entry["runs"]):
-                log(f"{name} seed {seed}: already recorded, skipped")
+                log(f"{variant} seed {seed}: already recorded, skipped")
                 continue
-            log(f"{name} seed {seed}: training into {run_folder(name, seed)} ...")
-            result = score_run(name, seed, films, epochs)
+            log(f"{variant} seed {seed}: training into {run_folder(variant, seed)} ...")
+            result = score_run(name, seed, films, epochs, class_weight)
             entry["runs"] = sorted([*entry["runs"], result], key=lambda r: r["seed"])
             entry["summary"] = summarise(entry["runs"])
             if name in metrics.get("models", {}):
@@ -114,6 +122,6 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
                     section: {m: single[section][m] for m in REPORTED[section]} for section in REPORTED}
             files.write_json(seeds_path(), record)
             scores = entry["summary"]["test"]["f1_micro"]
-            log(f"{name} seed {seed}: test micro-F1 {result['test']['f1_micro']:.3f}; over "
+            log(f"{variant} seed {seed}: test micro-F1 {result['test']['f1_micro']:.3f}; over "
                 f"{len(entry['runs'])} seed(s) {scores['mean']:.3f}" + (f" ± {scores['sd']:.3f}" if scores["sd"] else ""))
     return record
