@@ -50,3 +50,19 @@ def test_confusion_rows_are_shares():
 def test_missing_results_say_what_to_run(project):
     with pytest.raises(FileNotFoundError, match="metrics.json: missing. Run `make all`"):
         tables.metrics()
+
+
+def test_the_results_table_shows_every_model_with_its_intervals():
+    table = tables.results_with_intervals()
+    recorded = tables.metrics()["models"]
+    assert set(table.index) == set(recorded)
+    cnn = recorded["cnn"]
+    low, high = cnn["intervals"]["test"]["f1_micro"]
+    assert table.loc["cnn", "micro-F1"] == f"{cnn['test']['f1_micro']:.3f}\u00a0[{low:.3f},\u00a0{high:.3f}]"
+
+
+def test_a_claim_says_no_measurable_difference_exactly_when_its_interval_contains_zero():
+    for entry in tables.metrics()["comparisons"].values():
+        a, b = entry["models"]
+        low, high = entry["test"]["f1_micro"]["interval"]
+        assert ("no measurable difference" in tables.claim(a, b)) == (low <= 0 <= high)

@@ -7,7 +7,9 @@ For every model (``models/<name>.keras``) and every baseline (``baselines.BASELI
    below is computed from exactly the rounded values that file holds);
 2. a decision rule chosen on validation only (``choose_rule``): the best global threshold
    of a grid, per-genre thresholds, or the top k genres (k = 1, 2, 3), whichever has the
-   best validation micro-F1; ``apply_rule`` turns probabilities into 0/1 genres;
+   best validation micro-F1; ``apply_rule`` turns probabilities into 0/1 genres. A second
+   rule (``macro_rule``) is chosen the same way for validation macro-F1, with per-genre
+   thresholds shrunk towards the global one, and reported beside the first;
 3. metrics with scikit-learn on validation and test (``compute_metrics``), also at the
    fixed 0.5 threshold the course used; genres with no positive film in the evaluated
    split are left out of the macro averages and named;
@@ -15,6 +17,9 @@ For every model (``models/<name>.keras``) and every baseline (``baselines.BASELI
 5. ``results/metrics.json``: everything above plus provenance (SHA-256 of every input) so
    ``stale()`` can tell when a result no longer matches its model, data or split;
 6. the CNN/LSTM comparison on test (``agreement``, ``sample_films``) -> ``results/samples.csv``.
+
+``rescore_all`` redoes steps 2-5 from the written predictions alone (no model file), and
+``uncertainty.add_to_metrics`` adds bootstrap intervals and paired differences.
 
 The evaluation set of a split is its films that have a poster: the same films for every
 model, poster or text, so rows of the tables compare.
