@@ -112,7 +112,9 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
             if any(run["seed"] == seed for run in entry["runs"]):
                 log(f"{variant} seed {seed}: already recorded, skipped")
                 continue
-            log(f"{variant} seed {seed}: training into {run_folder(variant, seed)} ...")
+            trained = (run_folder(variant, seed) / "models" / f"{name}.keras").exists()
+            log(f"{variant} seed {seed}: {'scoring the model in' if trained else 'training into'} "
+                f"{run_folder(variant, seed)} ...")
             result = score_run(name, seed, films, epochs, class_weight)
             entry["runs"] = sorted([*entry["runs"], result], key=lambda r: r["seed"])
             entry["summary"] = summarise(entry["runs"])
