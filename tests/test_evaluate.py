@@ -89,6 +89,46 @@ def test_per_genre_thresholds_win_when_genres_are_calibrated_differently():
     assert max(c["val_f1_micro"] for c in candidates if c["rule"]["kind"] != "per_genre") < 1.0
 
 
+def _rare_genre_case(n=80, rare=4, seed=3):
+    """Genre 0 on half the films, separable at 0.5; genre 1 on ``rare`` films, whose probabilities
+    (0.2-0.3) sit below genre 0's negatives (up to 0.4) but above genre 1's own (up to 0.1)."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((n, G), dtype=np.int8)
+    labels[: n // 2, 0] = 1
+    labels[n // 2: n // 2 + rare, 1] = 1
+    probabilities = np.zeros((n, G))
+    probabilities[:, 0] = np.where(labels[:, 0] == 1, rng.uniform(0.6, 0.9, n), rng.uniform(0.0, 0.4, n))
+    probabilities[:, 1] = np.where(labels[:, 1] == 1, rng.uniform(0.2, 0.3, n), rng.uniform(0.0, 0.1, n))
+    return probabilities, labels
+
+
+def test_the_macro_rule_recovers_a_rare_genre_the_micro_rule_drops():
+    probabilities, labels = _rare_genre_case()
+    micro, _ = evaluate.choose_rule(probabilities, labels)
+    macro, candidates = evaluate.choose_rule(probabilities, labels, objective="macro")
+    per_genre = {name: f1_score(labels, evaluate.apply_rule(probabilities, rule), average=None, zero_division=0)
+                 for name, rule in (("micro", micro), ("macro", macro))}
+    assert per_genre["micro"][0] == 1.0 and per_genre["micro"][1] == 0.0  # 4 films: not worth it for micro-F1
+    assert per_genre["macro"][0] == 1.0 and per_genre["macro"][1] == 1.0
+    assert macro["kind"] == "per_genre" and macro["shrinkage"] == evaluate.SHRINKAGE
+    assert all("val_f1_macro" in c for c in candidates)
+    assert max(c["val_f1_macro"] for c in candidates) == evaluate.macro_f1(labels, evaluate.apply_rule(probabilities, macro))
+
+
+def test_shrinkage_pulls_thresholds_of_rare_genres_towards_the_global_one():
+    own, support = [0.8, 0.8, 0.8, 0.2], [0, 10, 990, 10]
+    shrunk = evaluate.shrunk_thresholds(own, support, 0.4, shrinkage=10)
+    assert shrunk == [0.4, 0.6, pytest.approx(0.796), 0.3]  # unseen: global; n = k: halfway; many: own
+    assert evaluate.shrunk_thresholds(own, support, 0.4, shrinkage=0)[1:] == [0.8, 0.8, 0.2]
+
+
+def test_the_macro_rule_is_chosen_on_these_films_only():
+    """Same validation films, other test films: the rule does not change (it never sees test)."""
+    probabilities, labels = _rare_genre_case()
+    rule, _ = evaluate.choose_rule(probabilities, labels, objective="macro")
+    assert evaluate.choose_rule(probabilities.copy(), labels.copy(), objective="macro")[0] == rule
+
+
 def test_genres_without_positive_films_are_left_out_of_macro_averages_and_named():
     rng = np.random.default_rng(3)
     n = 50
@@ -308,6 +348,45 @@ def test_samples_cover_the_four_buckets_and_agreement_counts_them(evaluated):
     # deterministic: the same films again
     again = evaluate.sample_films("cnn", "lstm")
     assert again["Id"].tolist() == samples["Id"].tolist()
+
+
+def test_the_macro_rule_and_its_per_genre_scores_are_recorded(evaluated):
+    root, metrics, _ = evaluated
+    films = _split_labels(root)
+    for name, entry in metrics["models"].items():
+        val, test = _rows(root, name, "val"), _rows(root, name, "test")
+        rule, candidates = evaluate.choose_rule(val[GENRES].to_numpy(), films.loc[val["Id"], GENRES].to_numpy(),
+                                                objective="macro")
+        assert rule == entry["macro_rule"] and candidates == entry["macro_rule_candidates"]
+        labels = films.loc[test["Id"], GENRES].to_numpy().astype(int)
+        predicted = evaluate.apply_rule(test[GENRES].to_numpy(), rule)
+        present = labels.sum(axis=0) > 0
+        assert entry["test_macro_rule"]["f1_macro"] == pytest.approx(
+            f1_score(labels[:, present], predicted[:, present], average="macro", zero_division=0), abs=1e-12)
+        table = pd.read_csv(root / "results" / name / "per_genre.csv", keep_default_na=False, na_values=[""])
+        np.testing.assert_allclose(table["f1_macro_rule"], f1_score(labels, predicted, average=None, zero_division=0))
+        assert entry["macro_rule_recovers"] == table.loc[(table["f1"] == 0) & (table["f1_macro_rule"] > 0),
+                                                         "genre"].tolist()
+
+
+def test_intervals_and_comparisons_are_added_for_every_entry(evaluated):
+    from filmgenre import uncertainty
+
+    root, _, _ = evaluated
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", root)
+        metrics = uncertainty.add_to_metrics(resamples=50, log=lambda *_: None)
+    assert json.loads((root / "results/metrics.json").read_text()) == metrics
+    for entry in metrics["models"].values():
+        for section in uncertainty.SECTIONS:
+            for metric in uncertainty.METRICS:
+                low, high = entry["intervals"][section][metric]
+                assert 0 <= low <= high <= 1
+    assert list(metrics["comparisons"]) == ["cnn_vs_poster_histogram", "lstm_vs_tfidf_logreg", "lstm_vs_cnn"]
+    difference = metrics["comparisons"]["lstm_vs_cnn"]["test"]["f1_micro"]
+    expected = metrics["models"]["lstm"]["test"]["f1_micro"] - metrics["models"]["cnn"]["test"]["f1_micro"]
+    assert difference["difference"] == pytest.approx(expected, abs=1e-6)
+    assert metrics["bootstrap"]["resamples"] == 50
 
 
 @pytest.mark.realdata

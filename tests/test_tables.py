@@ -67,3 +67,18 @@ def test_bench_rows_list_measured_variants_and_stage_cpu_seconds(project):
     assert rows.loc["model=cnn, variant=xla, xla=True", "runs"] == 3
     assert rows.loc["model=lstm, variant=xla", "unit"] == "not supported"
     assert rows.loc["old: train cnn (measured)", "median"] == 400.0
+
+def test_the_results_table_shows_every_model_with_its_intervals():
+    table = tables.results_with_intervals()
+    recorded = tables.metrics()["models"]
+    assert set(table.index) == set(recorded)
+    cnn = recorded["cnn"]
+    low, high = cnn["intervals"]["test"]["f1_micro"]
+    assert table.loc["cnn", "micro-F1"] == f"{cnn['test']['f1_micro']:.3f}\u00a0[{low:.3f},\u00a0{high:.3f}]"
+
+
+def test_a_claim_says_no_measurable_difference_exactly_when_its_interval_contains_zero():
+    for entry in tables.metrics()["comparisons"].values():
+        a, b = entry["models"]
+        low, high = entry["test"]["f1_micro"]["interval"]
+        assert ("no measurable difference" in tables.claim(a, b)) == (low <= 0 <= high)

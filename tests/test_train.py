@@ -4,10 +4,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from filmgenre import config, train
+from filmgenre import config, models, train
 
 
 def test_learning_rate_schedule_is_the_assignments():
@@ -179,3 +180,14 @@ def test_each_patience_keeps_the_committed_best_epoch(name, old_patience):
     epochs_run, best = train.early_stopping(losses, spec.patience, spec.epochs)
     assert best == committed["best_epoch"] and epochs_run <= committed["epochs_run"]
     assert train.early_stopping(losses, spec.patience - 1, spec.epochs)[1] != best  # no shorter patience would do
+
+
+def test_class_weights_favour_rare_genres_and_survive_saving(trainable):
+    labels = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0]] * 10)
+    assert models.positive_weights(labels) == [1.0, 3.0, 1.0]  # 30 vs 10 negatives; the empty genre 1
+    assert models.positive_weights(np.eye(50)[:, :2]) == [models.CLASS_WEIGHT_CAP] * 2
+    summary = train.train("lstm", epochs=1, limit=64, class_weight=True, verbose=0)
+    assert summary["settings"]["class_weight"] is True
+    model = train.load_model(trainable / "models" / "lstm-limit64.keras")
+    assert isinstance(model.loss, models.WeightedBinaryCrossentropy)
+    assert max(model.loss.positive_weights) > 1

@@ -45,11 +45,11 @@ def _train(args) -> None:
 
     train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
                 mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy,
-                out=args.out)
+                out=args.out, class_weight=args.class_weight)
 
 
 def _evaluate(args) -> None:
-    from filmgenre import evaluate, fusion
+    from filmgenre import evaluate, fusion, uncertainty
 
     if args.check:
         stale = evaluate.stale()
@@ -61,8 +61,18 @@ def _evaluate(args) -> None:
             raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)")
         print("results/metrics.json matches its inputs")
         return
-    evaluate.evaluate_all(args.names or None)
+    if args.from_predictions:
+        evaluate.rescore_all()
+    else:
+        evaluate.evaluate_all(args.names or None)
     fusion.fuse_best()
+    uncertainty.add_to_metrics(resamples=args.resamples)
+
+
+def _seeds(args) -> None:
+    from filmgenre import seeds
+
+    seeds.run(args.models, seeds=args.seeds, epochs=args.epochs, class_weight=args.class_weight)
 
 
 def _predict(args) -> None:
@@ -164,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, metavar="N", help="train on the first N training films only (smoke run)")
     train.add_argument("--out", metavar="DIR",
                        help="write models/, results/ and logs/ under DIR instead of the project root")
+    train.add_argument("--class-weight", action="store_true",
+                       help="weight each genre's positive films by negatives / positives in the training "
+                       "films (capped at 10) in the loss, for rare genres; writes over the model's run, so "
+                       "try it with --out")
     train.add_argument("--batch-size", type=int, default=config.BATCH_SIZE, help="(default: %(default)s)")
     train.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute on a GPU (bfloat16 on a CPU), float32 weights and outputs")
@@ -175,18 +189,49 @@ def build_parser() -> argparse.ArgumentParser:
                        "without a GPU)")
     train.set_defaults(run=_train)
 
+    from filmgenre.uncertainty import RESAMPLES
+
     evaluate = commands.add_parser(
         "evaluate", help="test metrics, per-genre tables and confusion matrices of every model and baseline",
         description="For every trained model (models/*.keras) and every baseline (prior, tfidf_logreg, "
         "poster_histogram): predict the validation and test films, choose the decision rule on "
-        "validation (global threshold, per-genre thresholds or top-k), and write test metrics to "
+        "validation (global threshold, per-genre thresholds or top-k) twice, once for micro-F1 and once "
+        "for macro-F1 (per-genre thresholds shrunk towards the global one), and write test metrics to "
         "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv. Then fuse the "
-        "best poster and text models (late fusion, weight chosen on validation).",
+        "best poster and text models (late fusion, weight chosen on validation), and bootstrap the test "
+        "films: a 95%% interval for every score and a paired interval for every difference the report "
+        "claims (spec models vs baselines, ours vs the spec models, fusion vs its members).",
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
     evaluate.add_argument("--check", action="store_true",
                           help="only check that metrics.json still matches its inputs (exit 2 if stale)")
+    evaluate.add_argument("--from-predictions", action="store_true",
+                          help="predict nothing: recompute rules, metrics and intervals of every entry of "
+                          "metrics.json from its results/NAME/predictions.csv (no model file needed)")
+    evaluate.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
+                          help="bootstrap resamples of the test films (default: %(default)s)")
     evaluate.set_defaults(run=_evaluate)
+
+    from filmgenre.seeds import SEEDS
+
+    seeds = commands.add_parser(
+        "seeds", help="retrain models with other seeds: how much the test scores move (results/seeds.json)",
+        description="Train each model again with each seed (into logs/seeds/MODEL-seedS/, never over the "
+        "committed run), choose its decision rules on validation as `evaluate` does, and record its test "
+        "micro-F1, macro-F1 and macro AP, with the mean and standard deviation over the seeds, in "
+        "results/seeds.json. Runs already recorded are skipped, so an interrupted stage resumes. Each "
+        "run takes as long as `filmgenre train MODEL`.",
+    )
+    seeds.add_argument("--models", nargs="+", choices=list(MODELS), metavar="MODEL",
+                       help="which models (default: cnn, lstm, and the best poster and text models by "
+                       "validation micro-F1 in results/metrics.json)")
+    seeds.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), metavar="S",
+                       help="training seeds (default: %(default)s)")
+    seeds.add_argument("--epochs", type=int, help="maximum epochs (default: each model's own)")
+    seeds.add_argument("--class-weight", action="store_true",
+                       help="train with `train --class-weight`; recorded as MODEL+class_weight (with --seeds 42, "
+                       "the committed run's seed, its validation scores compare with the committed run's)")
+    seeds.set_defaults(run=_seeds)
 
     predict = commands.add_parser(
         "predict", help="the genres each trained model gives a poster and/or an overview",

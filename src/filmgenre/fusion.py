@@ -4,7 +4,8 @@ Posters and overviews fail on different films (see ``metrics.json`` ``agreement`
 averaging their probabilities can beat both. The poster weight ``w`` is chosen on the
 validation films only: for each ``w`` on a grid, the fused probabilities get their own
 best decision rule (``evaluate.choose_rule``) and the ``w`` with the best validation
-micro-F1 wins. Test films are touched once, for the final numbers.
+micro-F1 wins. Test films are touched once, for the final numbers. Like every model, the
+fused probabilities also get the rule chosen for validation macro-F1 (``macro_rule``).
 """
 
 from pathlib import Path

@@ -276,3 +276,130 @@ def word_lists(models=None, top: int = 5) -> pd.DataFrame:
 def explain_summary() -> dict:
     """Settings and cost of the last ``filmgenre explain`` run."""
     return _json("explain/summary.json")
+
+# --------------------------------------------------------------------------- uncertainty (issue 11)
+def with_interval(value: float, bounds) -> str:
+    """``0.590 [0.577, 0.604]``: a score and its 95 % bootstrap interval."""
+    return f"{value:.3f} [{bounds[0]:.3f}, {bounds[1]:.3f}]"
+
+
+def results_with_intervals() -> pd.DataFrame:
+    """The report's results table: test scores with their 95 % bootstrap intervals.
+
+    Micro-F1, macro-F1 and macro AP under the rule chosen for validation micro-F1; macro-F1
+    under the rule chosen for validation macro-F1; micro-F1 at the course's fixed 0.5. Cells
+    hold non-breaking spaces, so an interval never wraps inside a narrow column.
+    """
+    models = metrics()["models"]
+
+    def cell(entry, section, metric):
+        return with_interval(entry[section][metric], entry["intervals"][section][metric]).replace(" ", "\u00a0")
+
+    rows = []
+    for name in comparison()["model"]:
+        entry = models[name]
+        rows.append({
+            "model": name,
+            "micro-F1": cell(entry, "test", "f1_micro"),
+            "macro-F1": cell(entry, "test", "f1_macro"),
+            "macro-AP": cell(entry, "test", "average_precision_macro"),
+            "macro-F1, macro rule": cell(entry, "test_macro_rule", "f1_macro"),
+            "micro-F1 @0.5": f"{entry['test_at_0.5']['f1_micro']:.3f}",
+        })
+    return pd.DataFrame(rows).set_index("model").rename_axis(None)  # no header row of its own
+
+
+def difference(a: str, b: str, metric: str = "f1_micro", section: str = "test") -> dict:
+    """The paired bootstrap difference ``a - b`` of a test score (``metrics.json`` ``comparisons``)."""
+    return metrics()["comparisons"][f"{a}_vs_{b}"][section][metric]
+
+
+def claim(a: str, b: str, metric: str = "f1_micro", section: str = "test") -> str:
+    """A paired difference in words: ``+0.002 [-0.007, +0.012], no measurable difference``."""
+    found = difference(a, b, metric, section)
+    low, high = found["interval"]
+    verdict = "measurable" if found["measurable"] else "no measurable difference"
+    return f"{found['difference']:+.3f} [{low:+.3f}, {high:+.3f}], {verdict}"
+
+
+def comparisons() -> pd.DataFrame:
+    """Every paired comparison: the difference a - b and its interval, per score and rule."""
+    rows = []
+    for key, entry in metrics()["comparisons"].items():
+        a, b = entry["models"]
+        for section, rule in (("test", "micro rule"), ("test_macro_rule", "macro rule")):
+            for metric, label in (("f1_micro", "micro-F1"), ("f1_macro", "macro-F1")):
+                found = entry[section][metric]
+                rows.append({"a": a, "b": b, "score": f"{label}, {rule}", "a - b": found["difference"],
+                             "95 % interval": f"[{found['interval'][0]:+.3f}, {found['interval'][1]:+.3f}]",
+                             "measurable": found["measurable"]})
+    return pd.DataFrame(rows).set_index(["a", "b", "score"])
+
+
+def macro_rule_tradeoff() -> pd.DataFrame:
+    """Per model: test micro- and macro-F1 under each rule, the change, and the genres the macro rule recovers."""
+    rows = []
+    for name, entry in metrics()["models"].items():
+        micro, macro = entry["test"], entry["test_macro_rule"]
+        rows.append({"model": name, "micro-F1, micro rule": micro["f1_micro"], "micro-F1, macro rule": macro["f1_micro"],
+                     "macro-F1, micro rule": micro["f1_macro"], "macro-F1, macro rule": macro["f1_macro"],
+                     "macro-F1 gain": macro["f1_macro"] - micro["f1_macro"],
+                     "micro-F1 cost": micro["f1_micro"] - macro["f1_micro"],
+                     "genres recovered": ", ".join(entry["macro_rule_recovers"])})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def seeds() -> dict:
+    """``results/seeds.json`` (written by ``filmgenre seeds``), or no models when it was never run."""
+    path = _results() / "seeds.json"
+    return _json("seeds.json") if path.exists() else {"models": {}}
+
+
+def seed_spread(name: str, metric: str = "f1_micro", section: str = "test") -> str | None:
+    """``0.480 ± 0.004 over 3 seeds`` for a model retrained with several seeds; None if not (yet) run."""
+    entry = seeds()["models"].get(name)
+    if not entry or len(entry["runs"]) < 2:
+        return None
+    scores = entry["summary"][section][metric]
+    return f"{scores['mean']:.3f} ± {scores['sd']:.3f} over {len(entry['runs'])} seeds"
+
+
+def seed_table() -> pd.DataFrame:
+    """Per model retrained with several seeds: mean ± sd of its test scores, beside the committed single run."""
+    from filmgenre.seeds import CLASS_WEIGHT
+
+    rows = []
+    for name, entry in seeds()["models"].items():
+        if name.endswith(CLASS_WEIGHT):
+            continue
+        single = entry.get("single_run")
+        row = {"model": name, "seeds": ", ".join(str(run["seed"]) for run in entry["runs"])}
+        for section, metric, label in (("test", "f1_micro", "micro-F1"), ("test", "f1_macro", "macro-F1"),
+                                       ("test_macro_rule", "f1_macro", "macro-F1, macro rule")):
+            scores = entry["summary"][section][metric]
+            row[f"{label}: seeds"] = f"{scores['mean']:.3f}" + (f" ± {scores['sd']:.3f}" if scores["sd"] else "")
+            row[f"{label}: seed {single['seed']}" if single else f"{label}: single run"] = (
+                f"{single[section][metric]:.3f}" if single else "")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+
+
+def class_weight(name: str) -> dict | None:
+    """Validation scores of ``name`` trained with class weights vs the committed run (same seed), or None.
+
+    ``keep`` follows issue 11's criterion: higher validation macro-F1 for at most 0.01 less micro-F1.
+    """
+    from filmgenre.seeds import CLASS_WEIGHT
+
+    entry = seeds()["models"].get(name + CLASS_WEIGHT)
+    committed = metrics()["models"].get(name)
+    if not entry or not committed:
+        return None
+    run = next((r for r in entry["runs"] if r["seed"] == entry.get("single_run", {}).get("seed")), None)
+    if run is None:
+        return None
+    found = {"micro": run["val"]["f1_micro"] - committed["val"]["f1_micro"],
+             "macro": run["val"]["f1_macro"] - committed["val"]["f1_macro"],
+             "weighted": run["val"], "committed": {k: committed["val"][k] for k in ("f1_micro", "f1_macro")}}
+    found["keep"] = found["macro"] > 0 and found["micro"] >= -0.01
+    return found

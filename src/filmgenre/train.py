@@ -186,11 +186,14 @@ def build_model(name: str, spec, train_films, jit_compile: bool):
 
 def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: int | None = None,
           batch_size: int = config.BATCH_SIZE, mixed_precision: bool = False, jit_compile: bool = False,
-          strategy: str = "default", verbose: int | str = "auto", out: Path | None = None) -> dict:
+          strategy: str = "default", verbose: int | str = "auto", out: Path | None = None,
+          class_weight: bool = False) -> dict:
     """Train model ``name`` (a key of ``models.MODELS``) and write its artifacts.
 
     ``out`` is the folder that receives ``models/``, ``results/`` and ``logs/`` (default:
-    the project root); the prepared data is always read from the project.
+    the project root); the prepared data is always read from the project. ``class_weight``
+    weights each genre's positive films by its negatives / positives in the training films
+    (capped, ``models.WeightedBinaryCrossentropy``), for the rare genres macro-F1 averages.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     spec = models.MODELS[name]
@@ -199,14 +202,18 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
     where = config.paths()
     out = where.root if out is None else Path(out)
     work = out / "logs" / run
-    settings = {"model": name, "epochs": epochs, "seed": seed, "limit": limit, "batch_size": batch_size,
-                "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy}
+    settings = {"model": name, "epochs": epochs, "patience": spec.patience, "seed": seed, "limit": limit,
+                "batch_size": batch_size,
+                "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy,
+                "class_weight": class_weight}
     _reset_stale_backup(work, settings)
 
     distribution = configure_runtime(seed, strategy, mixed_precision, deterministic=not jit_compile)
     with distribution.scope():
         train_films, train_data, val_data = build_datasets(spec, limit, batch_size, seed)
         model = build_model(name, spec, train_films, jit_compile)
+        if class_weight:
+            model = models.with_class_weights(model, train_films.labels, jit_compile)
     base_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
     history_log = work / "history.csv"

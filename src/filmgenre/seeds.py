@@ -1,0 +1,129 @@
+"""Stage `filmgenre seeds`: how much a score moves when only the training seed changes.
+
+One training run is one draw: the seed fixes the initial weights, the dropout masks and
+the order of the training films, and a model trained with another seed scores a little
+differently on the same test films. Here each model is trained again with a few seeds
+(``logs/seeds/<model>-seed<S>/``, never over the committed run), each run gets its own
+decision rules chosen on validation, exactly as ``filmgenre evaluate`` does, and its test
+scores go to ``results/seeds.json`` with their mean and standard deviation per model.
+
+The file is rewritten (atomically) after every run and a run already recorded is skipped,
+so an interrupted stage resumes where it stopped. Training is deterministic on one
+machine (``train.configure_runtime``), not across CPUs: the spread over seeds is the
+yardstick for how much a rerun elsewhere may move a score.
+"""
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from filmgenre import FilmgenreError, config, evaluate, files, fusion
+
+SEEDS = (1, 2, 3)
+SPEC_MODELS = ("cnn", "lstm")
+REPORTED = {"val": ("f1_micro", "f1_macro"), "val_macro_rule": ("f1_micro", "f1_macro"),
+            "test": ("f1_micro", "f1_macro", "average_precision_macro"),
+            "test_macro_rule": ("f1_micro", "f1_macro")}
+CLASS_WEIGHT = "+class_weight"  # suffix of a variant trained with `train --class-weight`
+
+
+def seeds_path() -> Path:
+    return config.paths().results / "seeds.json"
+
+
+def run_folder(variant: str, seed: int) -> Path:
+    return config.paths().logs / "seeds" / f"{variant}-seed{seed}"
+
+
+def default_models(metrics: dict) -> list[str]:
+    """The spec models, then the best poster and best text models by validation micro-F1 (never test)."""
+    best = [fusion.best_member(metrics, reads) for reads in ("posters", "overviews")]
+    return list(dict.fromkeys([*SPEC_MODELS, *(name for name in best if name)]))
+
+
+def score_run(name: str, seed: int, films: dict, epochs: int | None = None, class_weight: bool = False) -> dict:
+    """Train ``name`` with ``seed`` (unless that run's model already exists) and score it.
+
+    The decision rules (micro and macro objective) are chosen on the run's own validation
+    predictions, so a seed's score includes the variation of its rule.
+    """
+    from filmgenre import train
+
+    folder = run_folder(name + (CLASS_WEIGHT if class_weight else ""), seed)
+    model_path = folder / "models" / f"{name}.keras"
+    if not model_path.exists():
+        train.train(name, seed=seed, epochs=epochs, out=folder, class_weight=class_weight)
+    probabilities = dict(zip(evaluate.SPLITS, (evaluate.quantise(p) for p in evaluate.predict_model(
+        name, [films[split] for split in evaluate.SPLITS], path=model_path))))
+    labels = {split: films[split].labels.astype(np.int8) for split in evaluate.SPLITS}
+    summary = files.read_json(folder / "results" / name / "train.json")
+    record = {"seed": seed, "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
+              "epochs_run": summary["epochs_run"]}
+    for suffix, objective in (("", "micro"), ("_macro_rule", "macro")):
+        rule, _ = evaluate.choose_rule(probabilities["val"], labels["val"], objective=objective)
+        for split in evaluate.SPLITS:
+            scores = evaluate.compute_metrics(labels[split], evaluate.apply_rule(probabilities[split], rule),
+                                              probabilities[split])
+            record[split + suffix] = {"rule": evaluate.describe_rule(rule)} | {
+                m: scores[m] for m in REPORTED[split + suffix]}
+    return record
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean, sample standard deviation, minimum and maximum over the seeds, per reported score."""
+    summary = {"seeds": [run["seed"] for run in runs]}
+    for section, metrics in REPORTED.items():
+        summary[section] = {}
+        for metric in metrics:
+            values = np.array([run[section][metric] for run in runs])
+            summary[section][metric] = {"mean": float(values.mean()),
+                                        "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
+                                        "min": float(values.min()), "max": float(values.max())}
+    return summary
+
+
+def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs: int | None = None,
+        class_weight: bool = False, log=print) -> dict:
+    """Train and score every (model, seed) not yet in ``results/seeds.json``; return the file's content.
+
+    ``names`` defaults to ``default_models`` of ``results/metrics.json``. Each model's entry
+    keeps its committed single run (``metrics.json``, seed ``config.SEED``) beside the seeds.
+    With ``class_weight`` the runs use ``train --class-weight`` and are recorded as
+    ``<name>+class_weight``: with seed ``config.SEED`` their validation scores compare with
+    the committed run's, one change at a time.
+    """
+    from filmgenre import models
+
+    metrics = files.read_json(config.paths().metrics, default={})
+    names = default_models(metrics) if names is None else list(names)
+    unknown = [name for name in names if name not in models.MODELS]
+    if unknown:
+        raise FilmgenreError(f"unknown model(s) {', '.join(unknown)}. Models: {', '.join(models.MODELS)}.")
+    record = files.read_json(seeds_path(), default={})
+    record.setdefault("models", {})
+    record["note"] = ("test scores of the same model trained with different seeds, each with its own rules "
+                      "chosen on validation; training is deterministic on one machine, not across CPUs")
+    for name in names:
+        films = {split: evaluate.evaluation_films(split, models.MODELS[name].image_size) for split in evaluate.SPLITS}
+        variant = name + (CLASS_WEIGHT if class_weight else "")
+        entry = record["models"].setdefault(variant, {"runs": []})
+        for seed in seeds:
+            if any(run["seed"] == seed for run in entry["runs"]):
+                log(f"{variant} seed {seed}: already recorded, skipped")
+                continue
+            trained = (run_folder(variant, seed) / "models" / f"{name}.keras").exists()
+            log(f"{variant} seed {seed}: {'scoring the model in' if trained else 'training into'} "
+                f"{run_folder(variant, seed)} ...")
+            result = score_run(name, seed, films, epochs, class_weight)
+            entry["runs"] = sorted([*entry["runs"], result], key=lambda r: r["seed"])
+            entry["summary"] = summarise(entry["runs"])
+            if name in metrics.get("models", {}):
+                single = metrics["models"][name]
+                entry["single_run"] = {"seed": config.SEED} | {
+                    section: {m: single[section][m] for m in REPORTED[section]} for section in REPORTED}
+            files.write_json(seeds_path(), record)
+            scores = entry["summary"]["test"]["f1_micro"]
+            log(f"{variant} seed {seed}: test micro-F1 {result['test']['f1_micro']:.3f}; over "
+                f"{len(entry['runs'])} seed(s) {scores['mean']:.3f}" + (f" ± {scores['sd']:.3f}" if scores["sd"] else ""))
+    return record

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from filmgenre import FilmgenreError, seeds
+
+
+def _entry(kind, reads, val):
+    return {"kind": kind, "reads": reads, "val": {"f1_micro": val}}
+
+
+def test_default_models_are_the_spec_models_and_the_best_by_validation():
+    metrics = {"models": {"cnn": _entry("model", "posters", 0.4), "lstm": _entry("model", "overviews", 0.5),
+                          "effnet_head": _entry("model", "poster_features", 0.55),
+                          "glove_lstm": _entry("model", "overviews", 0.6),
+                          "tfidf_logreg": _entry("baseline", "overviews", 0.9)}}
+    assert seeds.default_models(metrics) == ["cnn", "lstm", "effnet_head", "glove_lstm"]
+    metrics["models"]["glove_lstm"]["val"]["f1_micro"] = 0.1  # the spec LSTM is then the best text model
+    assert seeds.default_models(metrics) == ["cnn", "lstm", "effnet_head"]
+
+
+def test_summary_is_mean_and_sample_sd_over_seeds():
+    runs = [{"seed": s} | {section: {metric: v for metric in metrics} for section, metrics in seeds.REPORTED.items()}
+            for s, v in ((1, 0.4), (2, 0.5), (3, 0.6))]
+    summary = seeds.summarise(runs)
+    assert summary["seeds"] == [1, 2, 3]
+    assert summary["test"]["f1_micro"] == pytest.approx({"mean": 0.5, "sd": 0.1, "min": 0.4, "max": 0.6})
+
+
+def test_a_seed_run_is_recorded_resumed_and_identical_when_retrained(trainable, monkeypatch):
+    """Same machine, same seed: the same test scores, whether trained once or again from scratch."""
+    logs = []
+    first = seeds.run(["cnn"], seeds=[5], epochs=1, log=logs.append)
+    run = first["models"]["cnn"]["runs"][0]
+    assert run["seed"] == 5 and run["epochs_run"] == 1 and 0 <= run["test"]["f1_micro"] <= 1
+    assert (trainable / "logs/seeds/cnn-seed5/models/cnn.keras").exists()
+    assert not (trainable / "models/cnn.keras").exists()  # never over the committed run
+    assert json.loads((trainable / "results/seeds.json").read_text()) == first
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a recorded run must not be trained again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("filmgenre.train.train", no_training)
+        assert seeds.run(["cnn"], seeds=[5], epochs=1, log=logs.append) == first
+    assert any("already recorded" in line for line in logs)
+
+    import shutil
+
+    shutil.rmtree(trainable / "logs/seeds")
+    (trainable / "results/seeds.json").unlink()
+    again = seeds.run(["cnn"], seeds=[5], epochs=1, log=logs.append)
+    assert again["models"]["cnn"]["runs"] == first["models"]["cnn"]["runs"]
+
+
+def test_unknown_models_are_refused(project):
+    with pytest.raises(FilmgenreError, match="unknown model"):
+        seeds.run(["nope"])

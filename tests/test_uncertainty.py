@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, f1_score
+
+from filmgenre import evaluate, uncertainty
+
+
+def _toy(films=300, genres=6, seed=0):
+    """Labels with a rare genre and an empty one, and probabilities with ties (rounded)."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((films, genres)) < [0.5, 0.3, 0.1, 0.03, 0.2, 0.0]).astype(np.int8)
+    probabilities = np.round(np.clip(labels * 0.3 + rng.random((films, genres)) * 0.7, 0, 1), 2)
+    return labels, probabilities
+
+
+def test_resample_counts_draw_every_film_count_times_and_are_seeded():
+    counts = uncertainty.resample_counts(50, resamples=20, seed=3)
+    assert counts.shape == (20, 50) and (counts.sum(axis=1) == 50).all()
+    np.testing.assert_array_equal(counts, uncertainty.resample_counts(50, resamples=20, seed=3))
+    assert not np.array_equal(counts, uncertainty.resample_counts(50, resamples=20, seed=4))
+
+
+def test_scores_at_the_identity_resample_are_sklearns():
+    labels, probabilities = _toy()
+    predicted = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
+    identity = np.ones((1, len(labels)), dtype=np.int32)
+    present = labels.sum(axis=0) > 0
+    f1 = uncertainty.f1_scores(labels, predicted, identity)
+    assert f1["f1_micro"][0] == pytest.approx(f1_score(labels, predicted, average="micro"), abs=1e-12)
+    assert f1["f1_macro"][0] == pytest.approx(
+        f1_score(labels[:, present], predicted[:, present], average="macro", zero_division=0), abs=1e-12)
+    assert uncertainty.macro_average_precision(labels, probabilities, identity)[0] == pytest.approx(
+        average_precision_score(labels[:, present], probabilities[:, present], average="macro"), abs=1e-12)
+    metrics = evaluate.compute_metrics(labels, predicted, probabilities, genres=list("abcdef"))
+    assert f1["f1_macro"][0] == pytest.approx(metrics["f1_macro"], abs=1e-12)
+
+
+def test_a_resample_is_the_same_as_sklearn_with_film_weights():
+    """A film drawn twice counts twice: the same as sklearn with that film's weight 2."""
+    labels, probabilities = _toy(films=120, seed=1)
+    predicted = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.4})
+    counts = uncertainty.resample_counts(len(labels), resamples=3, seed=0)
+    f1 = uncertainty.f1_scores(labels, predicted, counts)
+    average_precision = uncertainty.macro_average_precision(labels, probabilities, counts)
+    for row, weights in enumerate(counts):
+        present = (labels * weights[:, None]).sum(axis=0) > 0
+        assert f1["f1_micro"][row] == pytest.approx(
+            f1_score(labels, predicted, average="micro", sample_weight=weights), abs=1e-12)
+        assert f1["f1_macro"][row] == pytest.approx(f1_score(
+            labels[:, present], predicted[:, present], average="macro", sample_weight=weights, zero_division=0),
+            abs=1e-12)
+        expected = np.mean([average_precision_score(labels[:, g], probabilities[:, g], sample_weight=weights)
+                            for g in np.flatnonzero(present)])
+        assert average_precision[row] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_perfect_model_has_a_zero_width_interval():
+    labels, _ = _toy()
+    models = {"perfect": {"probabilities": labels.astype(float), "predicted": {"test": labels}}}
+    resampled, about = uncertainty.bootstrap(labels, models, resamples=200)
+    for metric in uncertainty.METRICS:
+        assert uncertainty.interval(resampled["perfect"]["test"][metric]) == [1.0, 1.0]
+    assert about["resamples"] == 200 and about["films"] == len(labels)
+
+
+def test_identical_models_differ_by_exactly_zero_and_different_ones_measurably():
+    labels, probabilities = _toy()
+    good = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
+    models = {name: {"probabilities": probabilities, "predicted": {"test": good}} for name in ("a", "b")}
+    models["noise"] = {"probabilities": np.random.default_rng(9).random(labels.shape),
+                       "predicted": {"test": np.random.default_rng(9).integers(0, 2, labels.shape)}}
+    resampled, _ = uncertainty.bootstrap(labels, models, resamples=300)
+    same = uncertainty.difference(resampled["a"]["test"]["f1_micro"], resampled["b"]["test"]["f1_micro"], 0.0)
+    assert same == {"difference": 0.0, "interval": [0.0, 0.0], "measurable": False}
+    better = uncertainty.difference(resampled["a"]["test"]["f1_macro"], resampled["noise"]["test"]["f1_macro"], 0.3)
+    assert better["measurable"] and better["interval"][0] > 0
+
+
+def test_the_interval_covers_the_estimate_and_narrows_with_more_films():
+    widths = []
+    for films in (200, 2000):
+        labels, probabilities = _toy(films=films, seed=2)
+        predicted = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
+        resampled, _ = uncertainty.bootstrap(
+            labels, {"m": {"probabilities": probabilities, "predicted": {"test": predicted}}}, resamples=300)
+        low, high = uncertainty.interval(resampled["m"]["test"]["f1_micro"])
+        assert low < f1_score(labels, predicted, average="micro") < high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2  # about 1 / sqrt(10) as wide
+
+
+def test_claims_cover_the_reports_comparisons_for_whatever_models_exist():
+    entries = {name: {"kind": kind, "reads": reads} for name, kind, reads in [
+        ("cnn", "model", "posters"), ("lstm", "model", "overviews"), ("glove_lstm", "model", "overviews"),
+        ("new_encoder_head", "model", "overviews"), ("effnet_head", "model", "poster_features"),
+        ("prior", "baseline", "labels"), ("tfidf_logreg", "baseline", "overviews"),
+        ("poster_histogram", "baseline", "posters")]}
+    entries["fusion"] = {"kind": "derived", "reads": "posters+overviews",
+                         "fusion": {"poster": "effnet_head", "text": "glove_lstm"}}
+    assert uncertainty.claims(entries) == [
+        ("cnn", "poster_histogram"), ("lstm", "tfidf_logreg"), ("lstm", "cnn"), ("glove_lstm", "lstm"),
+        ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("fusion", "effnet_head"), ("fusion", "glove_lstm")]
+    del entries["poster_histogram"]
+    assert ("cnn", "poster_histogram") not in uncertainty.claims(entries)
