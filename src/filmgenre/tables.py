@@ -177,7 +177,13 @@ GOALS = {  # issue 10: test micro-F1 and macro-F1 each kind of model should reac
 
 
 def goals() -> pd.DataFrame:
-    """Our best model of each kind against the goals we set for it, on test."""
+    """Our best model of each kind against the goals we set for it, on test.
+
+    Micro-F1 under the rule chosen for validation micro-F1; macro-F1 under the micro rule and
+    under the rule chosen for validation macro-F1 (each objective with its own rule, both chosen
+    without test). A goal is reached when the micro goal is met under the micro rule and the
+    macro goal under the macro rule.
+    """
     rows = []
     models = metrics()["models"]
     for reads, (micro_goal, macro_goal) in GOALS.items():
@@ -187,11 +193,24 @@ def goals() -> pd.DataFrame:
         if not candidates:
             continue
         best = max(candidates, key=lambda n: candidates[n]["val"]["f1_micro"])  # chosen on validation
-        test = candidates[best]["test"]
+        test, macro_rule = candidates[best]["test"], candidates[best]["test_macro_rule"]
         rows.append({"input": reads, "model": best, "micro-F1": test["f1_micro"], "goal micro": micro_goal,
-                     "macro-F1": test["f1_macro"], "goal macro": macro_goal,
-                     "reached": test["f1_micro"] >= micro_goal and test["f1_macro"] >= macro_goal})
+                     "macro-F1": test["f1_macro"], "macro-F1, macro rule": macro_rule["f1_macro"],
+                     "goal macro": macro_goal,
+                     "micro reached": test["f1_micro"] >= micro_goal, "macro reached": macro_rule["f1_macro"] >= macro_goal})
     return pd.DataFrame(rows).set_index("input")
+
+
+def goals_verdict() -> str:
+    """One sentence per kind of model: which of its two goals it met, with the scores."""
+    parts = []
+    for reads, row in goals().iterrows():
+        met = [name for name, ok in (("micro", row["micro reached"]), ("macro", row["macro reached"])) if ok]
+        scores = (f"micro-F1 {row['micro-F1']:.3f} for {row['goal micro']}, macro-F1 "
+                  f"{row['macro-F1, macro rule']:.3f} (macro rule) for {row['goal macro']}")
+        verdict = "both goals met" if len(met) == 2 else f"only the {met[0]} goal met" if met else "both goals missed"
+        parts.append(f"{reads} ({row['model']}): {verdict}, {scores}")
+    return "; ".join(parts) + "."
 
 
 def bench_rows() -> pd.DataFrame:
