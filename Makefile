@@ -85,7 +85,7 @@ results/metrics.json: $(addprefix models/,$(addsuffix .keras,$(MODELS))) $(EVALU
 evaluate: results/metrics.json
 
 results/explain/summary.json: results/metrics.json src/filmgenre/explain.py | $(INSTALLED)
-	$(call progress,stage 5/6 explain: occlusion, poster ablations, word attribution, calibration)
+	$(call progress,stage 5/6 explain: occlusion; poster ablations; word attribution; calibration)
 	$(FILMGENRE) explain
 
 explain: results/explain/summary.json

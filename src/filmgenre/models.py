@@ -208,10 +208,8 @@ def effnet_finetune(train_maps, hidden: int = 256, dropout: float = 0.6, learnin
     from filmgenre import pretrained
 
     _, top = pretrained.poster_trunk_and_top()
-    top.trainable = True
-    for layer in top.layers:
-        if isinstance(layer, layers.BatchNormalization):
-            layer.trainable = False
+    for layer in top.layers:  # each layer: the encoder was frozen as a whole, layer by layer
+        layer.trainable = not isinstance(layer, layers.BatchNormalization)
     inputs = keras.Input(shape=train_maps.shape[1:], name="maps")
     x = layers.RandomFlip("horizontal", name="Mirror")(inputs)
     x = top(x)

@@ -139,7 +139,7 @@ def bootstrap(labels: np.ndarray, models: dict[str, dict], resamples: int = RESA
 
 # --------------------------------------------------------------------------- metrics.json
 SECTIONS = ("test", "test_macro_rule")  # the test scores under the micro rule and under the macro rule
-SPEC_MODELS = {"posters": "cnn", "poster_features": "cnn", "overviews": "lstm"}  # the assignment's, by input
+SPEC_MODELS = {"posters": "cnn", "overviews": "lstm"}  # the assignment's, by input (config.MODALITY)
 SPEC_BASELINES = {"cnn": "poster_histogram", "lstm": "tfidf_logreg"}  # the baseline each spec model must beat
 
 
@@ -152,8 +152,9 @@ def claims(entries: dict) -> list[tuple[str, str]]:
     """
     pairs = [(spec, baseline) for spec, baseline in SPEC_BASELINES.items()] + [("lstm", "cnn")]
     for name, entry in entries.items():
-        if entry["kind"] == "model" and name not in SPEC_BASELINES and entry["reads"] in SPEC_MODELS:
-            pairs.append((name, SPEC_MODELS[entry["reads"]]))
+        modality = config.MODALITY.get(entry["reads"])
+        if entry["kind"] == "model" and name not in SPEC_BASELINES and modality in SPEC_MODELS:
+            pairs.append((name, SPEC_MODELS[modality]))
         if "fusion" in entry:
             pairs += [(name, entry["fusion"]["poster"]), (name, entry["fusion"]["text"])]
     return [(a, b) for a, b in pairs if a in entries and b in entries]
