@@ -45,3 +45,11 @@ def test_best_member_is_chosen_on_validation_not_test():
     metrics["models"]["minilm"] = {"kind": "model", "reads": "overview_features", "val": {"f1_micro": 0.65},
                                    "test": {"f1_micro": 0.0}}
     assert fusion.best_member(metrics, "overviews") == "minilm"
+
+
+def test_models_that_make_all_does_not_train_are_never_members():
+    metrics = {"models": {
+        "cnn": {"kind": "model", "reads": "posters", "val": {"f1_micro": 0.5}},
+        "poster_cnn": {"kind": "model", "reads": "posters", "val": {"f1_micro": 0.9}},  # `make extras` only
+    }}
+    assert fusion.best_member(metrics, "posters") == "cnn"

@@ -80,7 +80,7 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
 def confusion(name: str = "lstm"):
     """Genre-by-genre confusion: of the test films of true genre g, the share predicted as h."""
     matrix = tables.confusion_genres(name)
-    figure, axis = plt.subplots(figsize=(4.4, 2.45))
+    figure, axis = plt.subplots(figsize=(4.2, 2.3))
     sns.heatmap(matrix, ax=axis, cmap="mako_r", vmin=0, vmax=1, square=True, cbar_kws={"shrink": 0.7},
                 xticklabels=True, yticklabels=True)
     axis.set_xlabel("predicted genre")
