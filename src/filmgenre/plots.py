@@ -80,8 +80,8 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
 def confusion(name: str = "lstm"):
     """Genre-by-genre confusion: of the test films of true genre g, the share predicted as h."""
     matrix = tables.confusion_genres(name)
-    figure, axis = plt.subplots(figsize=(4.2, 2.3))
-    sns.heatmap(matrix, ax=axis, cmap="mako_r", vmin=0, vmax=1, square=True, cbar_kws={"shrink": 0.7},
+    figure, axis = plt.subplots(figsize=(5.2, 2.2))
+    sns.heatmap(matrix, ax=axis, cmap="mako_r", vmin=0, vmax=1, cbar_kws={"shrink": 0.8},
                 xticklabels=True, yticklabels=True)
     axis.set_xlabel("predicted genre")
     axis.set_ylabel("true genre")
