@@ -36,6 +36,10 @@ def test_totals_compare_the_stages_of_today_and_count_added_ones_apart():
 
 
 def test_full_epochs_replay_the_committed_history():
-    specs = {"lstm": [20, 5]}
-    assert stagecpu.full_epochs(config.ROOT, "lstm", specs) == 13  # the committed run
-    assert stagecpu.full_epochs(config.ROOT, "lstm", {"lstm": [20, 2]}) == 10
+    import json
+
+    committed = json.loads((config.ROOT / "results" / "lstm" / "train.json").read_text())
+    settings = committed["settings"]
+    specs = {"lstm": [settings["epochs"], settings["patience"]]}
+    assert stagecpu.full_epochs(config.ROOT, "lstm", specs) == committed["epochs_run"]
+    assert stagecpu.full_epochs(config.ROOT, "lstm", {"lstm": [3, settings["patience"]]}) == 3  # capped
