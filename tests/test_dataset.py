@@ -147,3 +147,17 @@ def test_prepare_on_the_real_zip(project):
     assert manifest["genre_counts"]["Drama"] == 3422
     # The seeded split is reproducible: made afresh, it equals the committed one.
     pd.testing.assert_frame_equal(pd.read_csv(project / "data/splits.csv"), pd.read_csv(REPO_SPLITS))
+
+
+def test_raw_posters_are_found_after_prepare_and_missing_data_is_named(project, tiny_zip):
+    assert dataset.raw_images() is None and dataset.raw_poster("tt0000001") is None
+    with pytest.raises(dataset.DatasetError, match="filmgenre prepare --source"):
+        dataset.raw_images(extract=True)
+    # The zip under data/raw, not yet extracted: only the encoder's call extracts it.
+    (project / "data/raw").mkdir(parents=True)
+    (project / "data/raw" / tiny_zip.name).write_bytes(tiny_zip.read_bytes())
+    assert dataset.raw_images() is None
+    images = dataset.raw_images(extract=True)
+    assert dataset.raw_images() == images
+    assert dataset.raw_poster("tt0000001") == images / "tt0000001.jpg"
+    assert dataset.raw_poster("tt0000007") is None  # the film whose poster is missing

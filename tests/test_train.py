@@ -37,20 +37,18 @@ def test_training_writes_its_artifacts(trainable):
     assert not (trainable / "results" / "cnn").exists()  # a smoke run never touches the full run's results
 
 
-def test_same_seed_gives_identical_histories_and_the_lstm_file_carries_its_vocabulary(trainable):
+def test_same_seed_gives_identical_histories_and_the_lstm_file_carries_its_vocabulary(trainable, trained_tiny):
     import numpy as np
     import tensorflow as tf
 
-    first = train.train("lstm", epochs=2, limit=64, seed=7, verbose=0)
-    history_first = pd.read_csv(trainable / "results" / "lstm-limit64" / "history.csv")
-    second = train.train("lstm", epochs=2, limit=64, seed=7, verbose=0)
-    history_second = pd.read_csv(trainable / "results" / "lstm-limit64" / "history.csv")
-    pd.testing.assert_frame_equal(history_first, history_second)
-    assert first["best_val_loss"] == second["best_val_loss"]
+    # The same films, seed and epochs as the session's trained_tiny project, in another project:
+    # the LSTM (dropout in its recurrent loop, shuffled batches) must retrain to the same history.
+    train.train("lstm", epochs=1, verbose=0)
+    pd.testing.assert_frame_equal(pd.read_csv(trainable / "results" / "lstm" / "history.csv"),
+                                  pd.read_csv(trained_tiny / "results" / "lstm" / "history.csv"))
 
-    # the saved model takes raw strings: its encoder and vocabulary are inside (one LSTM run fewer
-    # than a test of its own would train)
-    model = train.load_model(trainable / "models" / "lstm-limit64.keras")
+    # the saved model takes raw strings: its encoder and vocabulary are inside
+    model = train.load_model(trainable / "models" / "lstm.keras")
     probabilities = model.predict(tf.constant(["a funny silly laugh", "ghost blood"]), verbose=0)
     assert probabilities.shape == (2, 25) and np.all((probabilities >= 0) & (probabilities <= 1))
 
@@ -182,8 +180,8 @@ def test_class_weights_favour_rare_genres_and_survive_saving(trainable):
     labels = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0]] * 10)
     assert models.positive_weights(labels) == [1.0, 3.0, 1.0]  # 30 vs 10 negatives; the empty genre 1
     assert models.positive_weights(np.eye(50)[:, :2]) == [models.CLASS_WEIGHT_CAP] * 2
-    summary = train.train("lstm", epochs=1, limit=64, class_weight=True, verbose=0)
+    summary = train.train("cnn", epochs=1, limit=64, class_weight=True, verbose=0)
     assert summary["settings"]["class_weight"] is True
-    model = train.load_model(trainable / "models" / "lstm-limit64.keras")
+    model = train.load_model(trainable / "models" / "cnn-limit64.keras")
     assert isinstance(model.loss, models.WeightedBinaryCrossentropy)
     assert max(model.loss.positive_weights) > 1

@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for macro-F1 (per-genre thresholds shrunk towards the global one), and write test metrics to "
         "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv. Then fuse the "
         "best poster and text models (late fusion, weight chosen on validation), and bootstrap the test "
-        "films: a 95%% interval for every score and a paired interval for every difference the report "
+        "films: a 95% interval for every score and a paired interval for every difference the report "
         "claims (spec models vs baselines, ours vs the spec models, fusion vs its members).",
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time `make all` end to end in a fresh clone of this repository (about 45 minutes)")
     bench.add_argument("--stages", metavar="OLD_COMMIT",
                        help="CPU seconds of every `make all` stage of OLD_COMMIT and of HEAD, side by side "
-                       "(training estimated from 1- and 3-epoch runs unless --full; about 40 minutes)")
+                       "(training estimated from 1- and 2-epoch runs unless --full; about 40 minutes)")
     bench.add_argument("--full", action="store_true", help="with --stages: run every training to its end")
     bench.add_argument("--data", default=str(config.paths().default_source),
                        help="the dataset zip for --make-all and --stages (default: %(default)s)")

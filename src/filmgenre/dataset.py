@@ -375,12 +375,27 @@ def cached_posters(ids, image_size: int = config.IMAGE_SIZE) -> dict[str, np.nda
         return {film_id: images[row_of[film_id]] for film_id in wanted}
 
 
+def raw_images(extract: bool = False) -> Path | None:
+    """The extracted dataset's Images folder under data/raw, or ``None`` when it is not there.
+
+    With ``extract`` (the poster encoder reads every original poster), the zip under data/raw
+    is extracted if need be, and having neither is an error that says how to get the data.
+    """
+    where = config.paths()
+    sources = (where.raw / where.default_source.stem, where.default_source) if extract else (
+        where.raw / where.default_source.stem,)
+    for source in sources:
+        if source.exists():
+            return locate_source(source, where.raw).images
+    if extract:
+        raise DatasetError(f"{where.raw}: no dataset. Run `filmgenre prepare --source path/to/"
+                           "Multimodal_IMDB_dataset.zip` first.")
+    return None
+
+
 def raw_poster(film_id: str) -> Path | None:
     """The film's original poster file in the extracted dataset under data/raw, if it is there
     (``predict --id`` classifies it; the sample-films figure shows it at full resolution)."""
-    where = config.paths()
-    folder = where.raw / where.default_source.stem
-    if not folder.is_dir():
-        return None
-    path = locate_source(folder, where.raw).images / f"{film_id}.jpg"
-    return path if path.is_file() else None
+    folder = raw_images()
+    path = folder / f"{film_id}.jpg" if folder else None
+    return path if path and path.is_file() else None

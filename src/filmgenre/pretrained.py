@@ -446,19 +446,9 @@ def cache_path(encoder: Encoder) -> Path:
     return config.paths().processed / f"{encoder.name}_{cache_key(encoder)}.npz"
 
 
-def images_dir() -> Path:
-    """The extracted dataset's Images folder (extracting the zip under data/raw if need be)."""
-    where = config.paths()
-    for source in (where.raw / where.default_source.stem, where.default_source):
-        if source.exists():
-            return dataset.locate_source(source, where.raw).images
-    raise dataset.DatasetError(f"{where.raw}: no dataset. Run `filmgenre prepare --source path/to/"
-                               "Multimodal_IMDB_dataset.zip` first.")
-
-
 def _poster_maps(ids: np.ndarray, progress) -> np.ndarray:
     """The trunk's maps of every poster: the one expensive pass over the images."""
-    folder = images_dir()
+    folder = dataset.raw_images(extract=True)
     trunk, _ = poster_trunk_and_top()
     chunks = []
     for start in range(0, len(ids), 32):
