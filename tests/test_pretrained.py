@@ -4,6 +4,7 @@ implementations, shapes and determinism, the caches and their invalidation."""
 import collections
 import dataclasses
 import io
+import json
 import pickle
 import sys
 import zipfile
@@ -168,6 +169,9 @@ def test_poster_cache_covers_the_films_with_a_poster(prepared):
     films = pd.read_csv(prepared / "data" / "processed" / "films.csv", dtype={"Id": str})
     assert list(ids) == films.loc[films["has_poster"] == 1, "Id"].tolist()
     assert vectors.shape == (len(ids), 1280) and vectors.dtype == np.float32 and (vectors >= 0).all()
+    recorded = json.loads((prepared / "results" / "bench.json").read_text())["encode"]
+    assert set(recorded) == {"effnet_lite0_trunk", "effnet_lite0"}  # the maps' run and the features' run
+    assert all(run["films"] == len(ids) and run["cpu_seconds"] > 0 for run in recorded.values())
 
 
 def test_missing_minilm_weights_say_how_to_install(monkeypatch):

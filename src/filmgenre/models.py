@@ -260,8 +260,8 @@ MODELS: dict[str, ModelSpec] = {
                             description="ours: BiLSTM(64) over GloVe 6B 50-d vectors"),
     "effnet_head": ModelSpec(partial(encoder_head, name="effnet_head"), "poster_features", epochs=200,
                              patience=10, description="ours: dense head (256) on pretrained EfficientNet-Lite0 features"),
-    # Better on validation micro-F1 than effnet_head (0.561 against 0.547) but worse on macro-F1
-    # (0.268 against 0.291 on test), for 525 CPU seconds of training (36 epochs of 40, on 2 shared
+    # Better on validation micro-F1 than effnet_head (0.560 against 0.545) but worse on macro-F1
+    # (0.263 against 0.289 on test), for 487 CPU seconds of training (best epoch 36 of 40, on 2
     # cores): close to the spec CNN's whole run, so `make extras` trains it, `make all` does not.
     "effnet_finetune": ModelSpec(effnet_finetune, "poster_maps", epochs=40, patience=5, in_make_all=False,
                                  description="ours: EfficientNet-Lite0's top block fine-tuned, dense head (256)"),
