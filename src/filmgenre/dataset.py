@@ -305,15 +305,13 @@ def prepare(
     files.write_json(outputs["manifest"], manifest)
     files.write_json(where.results / "dataset.json", dataset_summary(table, manifest))
     if record_timing:  # one entry per poster size, so preparing 96 px keeps the 64 px figure
-        timings = files.read_json(where.bench, default={}).get("prepare", {})
-        timings[f"{image_size}px"] = {
+        files.merge_json_entry(where.bench, "prepare", f"{image_size}px", {
             "command": f"filmgenre prepare --source {source} --image-size {image_size}",
             "posters": len(poster_ids),
             "decode_resize_seconds": round(seconds, 3),
             "posters_per_second": round(len(poster_ids) / seconds, 1) if seconds else None,
             "method": "tf.data map(decode_jpeg, ratio=2 when the poster is >= 2x the target; resize), AUTOTUNE",
-        }
-        files.merge_json(where.bench, "prepare", timings)
+        })
     _print_summary(manifest, log)
     return manifest
 

@@ -64,6 +64,12 @@ def merge_json(target: Path | str, section: str, values: dict) -> dict:
     return data
 
 
+def merge_json_entry(target: Path | str, section: str, key: str, value) -> dict:
+    """Replace one entry of one top-level section, keeping the section's other entries (one
+    stage records each of its runs, e.g. each poster size or model, beside the others)."""
+    return merge_json(target, section, read_json(target, default={}).get(section, {}) | {key: value})
+
+
 def sha256(path: Path | str, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -519,8 +519,7 @@ def embeddings(reads: str, progress: bool = True, log=print) -> tuple[np.ndarray
             old.unlink()
     record = {"films": len(ids), "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
               "cache": target.name, "command": f"filmgenre encode {reads}"}
-    records = files.read_json(config.paths().bench, default={}).get("encode", {})  # every encoder's last run
-    files.merge_json(config.paths().bench, "encode", records | {encoder.name: record})
+    files.merge_json_entry(config.paths().bench, "encode", encoder.name, record)
     log(f"Wrote {target.name}: {len(ids)} films in {seconds:.0f} s ({cpu_seconds:.0f} CPU s)")
     return ids, vectors
 

@@ -272,12 +272,10 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
     files.write_csv(out / "results" / run / "history.csv", history)
     files.write_json(out / "results" / run / "train.json", summary)
     if limit is None and out == where.root:  # full runs: the figure the performance study quotes
-        timings = files.read_json(where.bench, default={}).get("train", {})
-        timings[name] = {"command": f"filmgenre train {name}", "seconds_per_epoch": summary["seconds_per_epoch"],
-                         "cpu_seconds_per_epoch": summary["cpu_seconds_per_epoch"],
-                         "cpu_seconds_total": summary["cpu_seconds_total"],
-                         "epochs_run": summary["epochs_run"], "note": "median epoch of the full run"}
-        files.merge_json(where.bench, "train", timings)
+        files.merge_json_entry(where.bench, "train", name, {
+            "command": f"filmgenre train {name}", "seconds_per_epoch": summary["seconds_per_epoch"],
+            "cpu_seconds_per_epoch": summary["cpu_seconds_per_epoch"], "cpu_seconds_total": summary["cpu_seconds_total"],
+            "epochs_run": summary["epochs_run"], "note": "median epoch of the full run"})
     for leftover in (history_log, best_weights, work / "settings.json"):
         leftover.unlink(missing_ok=True)
     print(f"Saved {model_path} (best epoch {summary['best_epoch']}, val_loss {summary['best_val_loss']:.4f}) "
