@@ -32,6 +32,31 @@ def test_apply_rule_kinds():
         evaluate.apply_rule(probabilities, {"kind": "per_genre", "thresholds": [0.5]})
 
 
+def test_f1_over_a_threshold_grid_is_scikit_learns_bit_for_bit():
+    rng = np.random.default_rng(3)
+    labels = (rng.random((60, G)) < 0.2).astype(np.int8)
+    labels[:, 4] = 0  # a genre without a positive film: out of the macro average
+    probabilities = rng.random((60, G))
+    grid = np.array([0.05, 0.5, 0.97, 1.1])  # the last one predicts nothing: F1 0, not a division by zero
+    decisions = probabilities[None] >= grid[:, None, None]
+    present = np.flatnonzero(labels.sum(axis=0))
+    references = {
+        "micro": lambda predicted: f1_score(labels, predicted, average="micro", zero_division=0),
+        "macro": lambda predicted: f1_score(labels[:, present], predicted[:, present], average="macro",
+                                            zero_division=0),
+        "per_genre": lambda predicted: f1_score(labels, predicted, average=None, zero_division=0),
+    }
+    for objective, reference in references.items():
+        scores = evaluate.f1_over(labels, decisions, objective)
+        assert scores.shape[0] == len(grid)
+        for index in range(len(grid)):
+            np.testing.assert_array_equal(scores[index], reference(decisions[index]))
+    assert evaluate.micro_f1(labels, decisions[1]) == references["micro"](decisions[1])
+    assert evaluate.macro_f1(labels, decisions[1]) == references["macro"](decisions[1])
+    with pytest.raises(ValueError, match="weighted"):
+        evaluate.f1_over(labels, decisions, "weighted")
+
+
 def test_top2_is_chosen_when_the_two_most_probable_genres_are_always_right():
     """No threshold (global or per genre) separates these films; their top 2 always does."""
     rng = np.random.default_rng(0)

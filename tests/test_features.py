@@ -23,6 +23,19 @@ def test_evaluation_batches_keep_the_films_order(trainable):
     assert [t.decode() for t in texts] == films.overviews.tolist()
 
 
+def test_predicting_shortest_first_gives_each_film_its_own_probabilities(trained_tiny, monkeypatch):
+    from filmgenre import train
+
+    monkeypatch.setattr(config, "ROOT", trained_tiny)
+    model = train.load_model(trained_tiny / "models" / "lstm.keras")
+    overviews = features.load_split("val").overviews
+    assert len({len(text.split()) for text in overviews}) > 5  # the order really changes
+    in_order = model.predict(tf.data.Dataset.from_tensor_slices(overviews).batch(16), verbose=0)
+    assert np.ptp(in_order[:, 0]) > 1e-4  # films differ, so a mixed-up order would show
+    np.testing.assert_allclose(features.predict_by_length(model, overviews, batch_size=16), in_order, rtol=0, atol=1e-6)
+    assert features.predict_by_length(model, [], batch_size=16).shape == (0, len(config.GENRES))
+
+
 def test_length_buckets_group_similar_overviews(trainable):
     films = features.load_split("train")
     batches = features.overview_dataset(films.overviews, films.labels, batch_size=8, training=True)

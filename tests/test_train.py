@@ -74,14 +74,15 @@ def test_an_interrupted_run_resumes_where_it_stopped(trainable, monkeypatch):
     assert not (trainable / "logs" / "cnn-limit96" / "backup").exists()
 
 
-def test_cli_trains_with_a_mirrored_strategy_on_two_logical_cpus(trainable):
+def test_cli_trains_with_a_mirrored_strategy_on_two_logical_cpus_and_one_thread_per_op(trainable):
     environment = {**os.environ, "FILMGENRE_ROOT": str(trainable)}
     command = [sys.executable, "-m", "filmgenre.cli", "train", "cnn", "--epochs", "1", "--limit", "128",
-               "--strategy", "mirrored"]
+               "--strategy", "mirrored", "--threads-per-op", "1"]
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     recorded = json.loads((trainable / "results" / "cnn-limit128" / "train.json").read_text())
     assert recorded["settings"]["strategy"] == "mirrored" and recorded["epochs_run"] == 1
+    assert recorded["settings"]["threads_per_op"] == 1  # TensorFlow's own reading, not the flag echoed
 
 
 @pytest.mark.parametrize("name", ["poster_cnn", "glove_lstm"])

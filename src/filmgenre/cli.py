@@ -43,6 +43,9 @@ def _encode(args) -> None:
 def _train(args) -> None:
     from filmgenre import train
 
+    from filmgenre.models import MODELS
+
+    train.use_threads_per_op(MODELS[args.model].threads_per_op if args.threads_per_op is None else args.threads_per_op)
     train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
                 mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy,
                 out=args.out, class_weight=args.class_weight)
@@ -187,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                        help="'mirrored': tf.distribute.MirroredStrategy over all GPUs (two logical CPUs "
                        "without a GPU)")
+    train.add_argument("--threads-per-op", type=int, metavar="N",
+                       help="threads each TensorFlow op may use, 0 for TensorFlow's default (one per core); "
+                       "default: the model's (lstm 1: its two directions' loops already fill two cores)")
     train.set_defaults(run=_train)
 
     from filmgenre.uncertainty import RESAMPLES

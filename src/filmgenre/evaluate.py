@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (accuracy_score, average_precision_score, f1_score, hamming_loss,
+from sklearn.metrics import (accuracy_score, average_precision_score, hamming_loss,
                              multilabel_confusion_matrix, precision_recall_fscore_support, roc_auc_score)
 
 from filmgenre import FilmgenreError, baselines, config, dataset, files, pretrained
@@ -87,14 +87,47 @@ def describe_rule(rule: dict) -> str:
     return "per-genre thresholds"
 
 
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """F1 = 2 TP / (2 TP + FP + FN), 0 where there is neither a positive nor a prediction.
+
+    scikit-learn's ``zero_division=0`` value, and from integer counts the very same floats
+    (both divide 2 TP by the same exact integer); ``uncertainty`` scores resamples with it.
+    """
+    tp, fp, fn = (np.asarray(count, dtype=np.float64) for count in (tp, fp, fn))
+    denominator = 2 * tp + fp + fn
+    return np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+
+
+def f1_over(labels: np.ndarray, decisions: np.ndarray, objective: str) -> np.ndarray:
+    """Micro- or macro-F1 (``objective``) of 0/1 ``decisions`` (..., films, genres): one score
+    per leading index, so a whole grid of thresholds is scored in one pass.
+
+    Equal to scikit-learn's ``f1_score(..., zero_division=0)``, thousands of calls to which
+    made the threshold search most of `filmgenre evaluate`'s CPU time. Macro-F1 averages the
+    genres with a positive film here, as ``compute_metrics`` reports it.
+    """
+    labels = np.asarray(labels).astype(bool)
+    decisions = np.asarray(decisions).astype(bool)
+    tp = (decisions & labels).sum(axis=-2)
+    fp = (decisions & ~labels).sum(axis=-2)
+    fn = (~decisions & labels).sum(axis=-2)
+    if objective == "micro":
+        return f1_from_counts(tp.sum(axis=-1), fp.sum(axis=-1), fn.sum(axis=-1))
+    if objective == "macro":
+        # a mean per row, not along the axis: numpy sums an axis in another order, 1 ulp apart
+        return np.apply_along_axis(np.mean, -1, f1_from_counts(tp, fp, fn)[..., _present(labels)])
+    if objective == "per_genre":
+        return f1_from_counts(tp, fp, fn)
+    raise ValueError(f"unknown F1 objective {objective!r}: micro, macro or per_genre")
+
+
 def micro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
-    return float(f1_score(labels, predicted, average="micro", zero_division=0))
+    return float(f1_over(labels, predicted, "micro"))
 
 
 def macro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
     """Macro-F1 over the genres with a positive film here, as ``compute_metrics`` reports it."""
-    present = _present(labels)
-    return float(f1_score(labels[:, present], np.asarray(predicted)[:, present], average="macro", zero_division=0))
+    return float(f1_over(labels, predicted, "macro"))
 
 
 OBJECTIVES = {"micro": micro_f1, "macro": macro_f1}
@@ -137,12 +170,13 @@ def choose_rule(probabilities: np.ndarray, labels: np.ndarray, min_positives: in
     score = OBJECTIVES[objective]
     labels = np.asarray(labels).astype(np.int8)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    global_scores = [score(labels, probabilities >= t) for t in GRID]
+    at_grid = probabilities[None] >= GRID[:, None, None]  # (thresholds, films, genres)
+    global_scores = f1_over(labels, at_grid, objective)
     best_global = float(GRID[_middle_best(global_scores)])
     rules = [{"kind": "global", "threshold": best_global}]
     rules += [{"kind": "top_k", "k": k} for k in TOP_KS]
 
-    genre_scores = np.array([f1_score(labels, probabilities >= t, average=None, zero_division=0) for t in GRID])
+    genre_scores = f1_over(labels, at_grid, "per_genre")
     support = labels.sum(axis=0)
     own = [float(GRID[_middle_best(genre_scores[:, g])]) if support[g] else best_global
            for g in range(labels.shape[1])]
@@ -164,20 +198,36 @@ def _present(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(labels.sum(axis=0) > 0)
 
 
+def ranking_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Average precision and ROC-AUC, macro and micro: scores of the probabilities, not of a rule
+    (``score`` computes them once per split for its three rules)."""
+    labels = np.asarray(labels).astype(np.int8)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    present = _present(labels)
+    both = np.flatnonzero((labels.sum(axis=0) > 0) & (labels.sum(axis=0) < len(labels)))
+    return {
+        "average_precision_macro": float(
+            average_precision_score(labels[:, present], probabilities[:, present], average="macro")),
+        "roc_auc_macro": (float(roc_auc_score(labels[:, both], probabilities[:, both], average="macro"))
+                          if len(both) else None),
+        "average_precision_micro": float(average_precision_score(labels, probabilities, average="micro")),
+        "roc_auc_micro": float(roc_auc_score(labels, probabilities, average="micro")),
+    }
+
+
 def compute_metrics(labels: np.ndarray, predicted: np.ndarray, probabilities: np.ndarray,
-                    genres: Sequence[str] = config.GENRES) -> dict:
+                    genres: Sequence[str] = config.GENRES, ranking: dict | None = None) -> dict:
     """Multi-label metrics (scikit-learn, ``zero_division=0``) of 0/1 predictions and probabilities.
 
     micro and samples averages use every genre; macro and weighted averages, macro average
     precision and macro ROC-AUC only the genres with at least one positive film here
     (``excluded_genres`` names the others; ROC-AUC also needs a negative film). Micro
-    average precision and ROC-AUC pool every (film, genre) pair.
+    average precision and ROC-AUC pool every (film, genre) pair. ``ranking``: these films'
+    ``ranking_metrics``, if already computed.
     """
     labels = np.asarray(labels).astype(np.int8)
     predicted = np.asarray(predicted).astype(np.int8)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
     present = _present(labels)
-    both = np.flatnonzero((labels.sum(axis=0) > 0) & (labels.sum(axis=0) < len(labels)))
     result = {"films": int(len(labels))}
     for average in ("micro", "macro", "weighted", "samples"):
         restrict = {"labels": present} if average in ("macro", "weighted") else {}
@@ -186,12 +236,7 @@ def compute_metrics(labels: np.ndarray, predicted: np.ndarray, probabilities: np
         result[f"f1_{average}"] = float(f1)
         result[f"precision_{average}"] = float(precision)
         result[f"recall_{average}"] = float(recall)
-    result["average_precision_macro"] = float(
-        average_precision_score(labels[:, present], probabilities[:, present], average="macro"))
-    result["roc_auc_macro"] = (float(roc_auc_score(labels[:, both], probabilities[:, both], average="macro"))
-                               if len(both) else None)
-    result["average_precision_micro"] = float(average_precision_score(labels, probabilities, average="micro"))
-    result["roc_auc_micro"] = float(roc_auc_score(labels, probabilities, average="micro"))
+    result.update(ranking_metrics(labels, probabilities) if ranking is None else ranking)
     result["subset_accuracy"] = float(accuracy_score(labels, predicted))
     result["hamming_loss"] = float(hamming_loss(labels, predicted))
     result["genres_per_film_true"] = float(labels.sum(axis=1).mean())
@@ -271,8 +316,11 @@ def predict_model(name: str, targets: Sequence[Films], path: Path | None = None)
     for films in targets:
         if spec.reads in pretrained.ENCODERS and films.embeddings is None:
             films = dataclasses.replace(films, embeddings=pretrained.vectors_of(spec.reads, films.ids))
-        data = features.model_dataset(spec.reads, films)
-        outputs.append(np.asarray(model.predict(data, verbose=0), dtype=np.float64))
+        if spec.reads == "overviews":
+            outputs.append(np.asarray(features.predict_by_length(model, films.overviews), dtype=np.float64))
+        else:
+            data = features.model_dataset(spec.reads, films)
+            outputs.append(np.asarray(model.predict(data, verbose=0), dtype=np.float64))
     return outputs
 
 
@@ -468,10 +516,11 @@ def score(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarra
     macro_rule, macro_candidates = choose_rule(probabilities["val"], labels["val"], objective="macro")
     entry = {"rule": rule, "rule_candidates": candidates,
              "macro_rule": macro_rule, "macro_rule_candidates": macro_candidates}
+    ranking = {split: ranking_metrics(labels[split], probabilities[split]) for split in SPLITS}
     for suffix, chosen in (("", rule), ("_at_0.5", FIXED_RULE), ("_macro_rule", macro_rule)):
         for split in SPLITS:
             entry[f"{split}{suffix}"] = compute_metrics(labels[split], apply_rule(probabilities[split], chosen),
-                                                        probabilities[split])
+                                                        probabilities[split], ranking=ranking[split])
     entry["excluded_genres"] = entry["test"]["excluded_genres"]
 
     predicted = apply_rule(probabilities["test"], rule)

@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from filmgenre import FilmgenreError, baselines, config, evaluate, files
+from filmgenre import FilmgenreError, baselines, config, evaluate, features, files
 from filmgenre.features import Films
 
 PredictImages = Callable[[np.ndarray], np.ndarray]
@@ -266,8 +266,6 @@ def text_predictor(name: str) -> PredictTexts:
     if name == "tfidf_logreg":
         vectorizer, model = fitted_tfidf()
         return lambda texts: model.predict(vectorizer.transform(list(texts)))
-    import tensorflow as tf
-
     if evaluate.model_spec(name).reads == "overview_features":
         from filmgenre import pretrained
 
@@ -275,7 +273,7 @@ def text_predictor(name: str) -> PredictTexts:
         encoder = pretrained.OverviewEncoder()
         return lambda texts: head.predict(encoder(list(texts)), batch_size=BATCH, verbose=0)
     _, model = _keras(name, "overviews")
-    return lambda texts: model.predict(tf.data.Dataset.from_tensor_slices(list(texts)).batch(BATCH), verbose=0)
+    return lambda texts: features.predict_by_length(model, list(texts), BATCH)
 
 
 # --------------------------------------------------------------------------- the stage

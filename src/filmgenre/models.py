@@ -230,7 +230,8 @@ class ModelSpec:
     stops at the same best epoch (``train.early_stopping`` replays it; a test checks it),
     but no longer than that, since every extra epoch is CPU time spent overfitting.
     ``in_make_all`` is false for a model that `make all` does not train (`make extras` does):
-    its committed results are kept and marked as such.
+    its committed results are kept and marked as such. ``threads_per_op`` (None: TensorFlow's
+    default, every core) is set by `filmgenre train` before TensorFlow starts (``train.use_threads_per_op``).
     """
 
     build: Callable[..., keras.Model]
@@ -241,6 +242,7 @@ class ModelSpec:
     vocab_size: int = config.VOCAB_SIZE
     description: str = ""
     in_make_all: bool = True
+    threads_per_op: int | None = None
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -249,7 +251,10 @@ MODELS: dict[str, ModelSpec] = {
     "cnn": ModelSpec(spec_cnn, "posters", epochs=40, patience=5,
                      description="the assignment's poster CNN"),
     # Overfits soon after its best (epoch 8); it never waited more than 2 epochs to improve.
-    "lstm": ModelSpec(spec_lstm, "overviews", epochs=20, patience=2,
+    # One thread per op: its two directions' step loops still run side by side, one per core,
+    # without handing each small op's work between threads: less CPU and less wall time per
+    # epoch, the same history (README, "CPU time": `train lstm --threads-per-op 0` vs 1).
+    "lstm": ModelSpec(spec_lstm, "overviews", epochs=20, patience=2, threads_per_op=1,
                       description="the assignment's overview BiLSTM"),
     # ~40 % of the CPU time of the study for a macro-F1 below the spec CNN's: not in `make all`
     # (`make extras` trains it). Best at epoch 10, never more than 2 epochs without improving.

@@ -143,6 +143,16 @@ def configure_runtime(seed: int, strategy: str, mixed_precision: bool, determini
     return distribution
 
 
+def use_threads_per_op(threads: int | None) -> None:
+    """How many threads each TensorFlow op may use (None or 0: TensorFlow's default, one per core).
+
+    TensorFlow fixes its thread pools once per process, when it starts: `filmgenre train`, which
+    trains one model, calls this first; in-process callers (seeds, the bench, tests) keep the default.
+    """
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
 def git_commit() -> str | None:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.ROOT, capture_output=True,
@@ -205,7 +215,8 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
     settings = {"model": name, "epochs": epochs, "patience": spec.patience, "seed": seed, "limit": limit,
                 "batch_size": batch_size,
                 "mixed_precision": mixed_precision, "jit_compile": jit_compile, "strategy": strategy,
-                "class_weight": class_weight}
+                "class_weight": class_weight,
+                "threads_per_op": tf.config.threading.get_intra_op_parallelism_threads() or None}
     _reset_stale_backup(work, settings)
 
     distribution = configure_runtime(seed, strategy, mixed_precision, deterministic=not jit_compile)

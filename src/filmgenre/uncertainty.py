@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from filmgenre import config, files
+from filmgenre.evaluate import f1_from_counts
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -54,9 +55,8 @@ def f1_scores(labels: np.ndarray, predicted: np.ndarray, counts: np.ndarray) -> 
     tp = counts @ (labels * predicted)
     fp = counts @ ((1 - labels) * predicted)
     fn = counts @ (labels * (1 - predicted))
-    pooled = 2 * tp.sum(axis=1) + fp.sum(axis=1) + fn.sum(axis=1)
-    micro = np.divide(2 * tp.sum(axis=1), pooled, out=np.zeros(len(counts)), where=pooled > 0)
-    per_genre = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
+    micro = f1_from_counts(tp.sum(axis=1), fp.sum(axis=1), fn.sum(axis=1))
+    per_genre = f1_from_counts(tp, fp, fn)
     present = (tp + fn) > 0
     macro = np.where(present, per_genre, 0).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     return {"f1_micro": micro, "f1_macro": macro}
