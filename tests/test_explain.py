@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from filmgenre import baselines, config, explain
-from filmgenre.features import Films
+from filmgenre.dataset import Films
 
 N_GENRES = len(config.GENRES)
 DRAMA, HORROR = config.GENRES.index("Drama"), config.GENRES.index("Horror")

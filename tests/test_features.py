@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from filmgenre import config, features
+from filmgenre import config, dataset, features
 
 
 def test_poster_dataset_yields_unit_floats_and_labels(trainable):
@@ -65,7 +65,7 @@ def test_encoder_is_adapted_on_training_overviews_only(trainable):
 @pytest.mark.parametrize("reads", ["poster_features", "overview_features"])
 def test_feature_dataset_batches_encoder_vectors_in_order(reads):
     rng = np.random.default_rng(0)
-    films = features.Films(ids=np.array([f"tt{i}" for i in range(10)]), overviews=np.array([""] * 10),
+    films = dataset.Films(ids=np.array([f"tt{i}" for i in range(10)]), overviews=np.array([""] * 10),
                            labels=rng.integers(0, 2, (10, len(config.GENRES))).astype(np.float32),
                            embeddings=rng.random((10, 1280)))
     batches = list(features.model_dataset(reads, films, batch_size=4))

@@ -108,5 +108,6 @@ def test_the_makefile_trains_the_models_marked_for_make_all():
     makefile = (config.ROOT / "Makefile").read_text()
     listed = lambda variable: re.search(rf"^{variable} := (.*)$", makefile, re.M).group(1)  # noqa: E731
     assert listed("MODELS").split() == models.make_all_models()
-    assert listed("EXTRA_MODELS").split() == [n for n, spec in models.MODELS.items() if not spec.in_make_all]
+    assert listed("EXTRA_MODELS").split() == list(config.EXTRA_MODELS)
+    assert set(config.EXTRA_MODELS) <= set(models.MODELS) and set(config.EXTRA_MODELS).isdisjoint(models.make_all_models())
     assert {"poster_cnn", "effnet_finetune"} <= set(listed("EXTRA_MODELS").split())

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -70,3 +72,24 @@ def test_the_analysis_renders_to_html_with_every_reference_resolved():
     assert html.count("<img") >= 9
     assert '<nav id="TOC"' in html and "<details>" in html, "a table of contents beside the text, long tables folded"
     assert not re.search(r">\s*-?\d+\.\d{4,}\s*<", html), "every number in a table to at most 3 decimals"
+
+
+def test_the_reports_code_runs_without_loading_tensorflow():
+    """The documents read results/ only, so rendering them never pays TensorFlow's start-up
+    (several CPU seconds per document kernel): every code cell of the report, and the modules
+    the analysis's tables and figures import, run in a fresh interpreter without it."""
+    script = (
+        "import sys, matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "from filmgenre import render, explain, seeds, fusion, uncertainty\n"
+        f"document = render.parse_qmd({str(REPORT)!r})\n"
+        "namespace = {}\n"
+        "for cell in document.cells:\n"
+        "    if cell.kind == 'code':\n"
+        "        exec(cell.code, namespace)\n"
+        "print(sorted(module for module in ('tensorflow', 'keras') if module in sys.modules))\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], cwd=REPORT.parent, capture_output=True, text=True,
+                              timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert finished.stdout.strip().splitlines()[-1] == "[]"

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from filmgenre import config
-from filmgenre.features import Films
+from filmgenre.dataset import Films
 
 N_GENRES = len(config.GENRES)
 

@@ -347,6 +347,17 @@ def _print_summary(manifest: dict, log) -> None:
     log("Genres: " + ", ".join(f"{g} {n}" for g, n in counts))
 
 
+@dataclass
+class Films:
+    """The films of one split as the models and baselines read them (``features.load_split``), aligned: Ids, overviews, labels and (if asked) posters or encoder vectors."""
+
+    ids: np.ndarray
+    overviews: np.ndarray
+    labels: np.ndarray
+    posters: np.ndarray | None = None
+    embeddings: np.ndarray | None = None  # a pretrained encoder's vectors, N x d
+
+
 def load_processed(image_size: int = config.IMAGE_SIZE):
     """The prepared film table (with its split) and poster cache, or a clear error."""
     paths = processed_paths(image_size)

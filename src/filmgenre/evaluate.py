@@ -36,8 +36,8 @@ import pandas as pd
 from sklearn.metrics import (accuracy_score, average_precision_score, hamming_loss,
                              multilabel_confusion_matrix, precision_recall_fscore_support, roc_auc_score)
 
-from filmgenre import FilmgenreError, baselines, config, dataset, files, pretrained
-from filmgenre.features import Films
+from filmgenre import FilmgenreError, baselines, config, dataset, files
+from filmgenre.dataset import Films
 
 SPLITS = ("val", "test")
 GRID = np.round(np.arange(1, 100) / 100, 2)  # global and per-genre thresholds tried: 0.01 ... 0.99
@@ -308,7 +308,7 @@ def model_spec(name: str):
 
 def predict_model(name: str, targets: Sequence[Films], path: Path | None = None) -> list[np.ndarray]:
     """Probabilities of the saved model ``models/<name>.keras`` (or ``path``) for each film set (order kept)."""
-    from filmgenre import features, train
+    from filmgenre import features, pretrained, train
 
     spec = model_spec(name)
     model = train.load_model(config.paths().models / f"{name}.keras" if path is None else path)
@@ -366,6 +366,8 @@ def _sha256(path: Path) -> str:
 
 def _inputs(name: str) -> dict[str, Path]:
     """Every file a result depends on, by its path relative to the project root."""
+    from filmgenre import pretrained
+
     where = config.paths()
     processed = dataset.processed_paths(config.IMAGE_SIZE)
     inputs = {"data/splits.csv": where.splits, "data/processed/films.csv": processed["films"]}
@@ -388,6 +390,8 @@ def _inputs(name: str) -> dict[str, Path]:
 
 def _encoder_cache(reads: str) -> Path:
     """The vectors' cache file; where the data is not prepared, a name that never exists (stale)."""
+    from filmgenre import pretrained
+
     try:
         return pretrained.cache_path(pretrained.ENCODERS[reads])
     except dataset.DatasetError:
@@ -467,11 +471,9 @@ def committed_only(metrics: dict | None = None) -> list[str]:
     Not stale (nothing they were computed from changed in this checkout), but not
     reproduced by `make all` either, so the check and the report name them apart.
     """
-    from filmgenre import models
-
     metrics = files.read_json(config.paths().metrics, default={}) if metrics is None else metrics
     return [name for name, entry in metrics.get("models", {}).items()
-            if entry["kind"] == "model" and name in models.MODELS and not models.MODELS[name].in_make_all
+            if entry["kind"] == "model" and name in config.EXTRA_MODELS
             and not (config.paths().models / f"{name}.keras").exists()]
 
 

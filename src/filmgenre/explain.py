@@ -30,8 +30,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from filmgenre import FilmgenreError, baselines, config, evaluate, features, files
-from filmgenre.features import Films
+from filmgenre import FilmgenreError, baselines, config, evaluate, files
+from filmgenre.dataset import Films
 
 PredictImages = Callable[[np.ndarray], np.ndarray]
 PredictTexts = Callable[[Sequence[str]], np.ndarray]
@@ -272,6 +272,8 @@ def text_predictor(name: str) -> PredictTexts:
         _, head = _keras(name, "overview_features")
         encoder = pretrained.OverviewEncoder()
         return lambda texts: head.predict(encoder(list(texts)), batch_size=BATCH, verbose=0)
+    from filmgenre import features
+
     _, model = _keras(name, "overviews")
     return lambda texts: features.predict_by_length(model, list(texts), BATCH)
 

@@ -9,28 +9,17 @@ cache of ``pretrained.embeddings``.
 """
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 import keras
 
 from filmgenre import config, dataset, pretrained
+from filmgenre.dataset import Films
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Overviews average 26 words (at most 68): batches of similar length waste few LSTM steps.
 LENGTH_BUCKETS = [12, 16, 20, 24, 28, 32, 40, 48]
-
-
-@dataclass
-class Films:
-    """The films of one split, aligned: Ids, overviews, labels and (if asked) posters or encoder vectors."""
-
-    ids: np.ndarray
-    overviews: np.ndarray
-    labels: np.ndarray
-    posters: np.ndarray | None = None
-    embeddings: np.ndarray | None = None  # a pretrained encoder's vectors, N x d
 
 
 def load_split(split: str, posters: bool = False, image_size: int = config.IMAGE_SIZE,

@@ -39,12 +39,9 @@ def best_member(metrics: dict, reads: str) -> str | None:
     """The trained model reading ``reads`` ("posters" or "overviews") with the best validation
     micro-F1 (never test). Heads on a pretrained encoder's vectors read their input too. Only
     models `make all` trains are members, so the fusion is rebuilt from fresh results alone."""
-    from filmgenre import models
-
-    extras = {name for name, spec in models.MODELS.items() if not spec.in_make_all}
     candidates = {name: entry["val"]["f1_micro"] for name, entry in metrics.get("models", {}).items()
                   if entry["kind"] == "model" and config.MODALITY.get(entry["reads"]) == reads
-                  and name not in extras}
+                  and name not in config.EXTRA_MODELS}
     return max(candidates, key=candidates.get) if candidates else None
 
 

@@ -229,8 +229,7 @@ class ModelSpec:
     epochs it went without improving before its best epoch, so replaying that history
     stops at the same best epoch (``train.early_stopping`` replays it; a test checks it),
     but no longer than that, since every extra epoch is CPU time spent overfitting.
-    ``in_make_all`` is false for a model that `make all` does not train (`make extras` does):
-    its committed results are kept and marked as such. ``threads_per_op`` (None: TensorFlow's
+    Models `make all` leaves to `make extras` are listed in ``config.EXTRA_MODELS``. ``threads_per_op`` (None: TensorFlow's
     default, every core) is set by `filmgenre train` before TensorFlow starts (``train.use_threads_per_op``).
     """
 
@@ -241,7 +240,6 @@ class ModelSpec:
     image_size: int = config.IMAGE_SIZE
     vocab_size: int = config.VOCAB_SIZE
     description: str = ""
-    in_make_all: bool = True
     threads_per_op: int | None = None
 
 
@@ -258,7 +256,7 @@ MODELS: dict[str, ModelSpec] = {
                       description="the assignment's overview BiLSTM"),
     # ~40 % of the CPU time of the study for a macro-F1 below the spec CNN's: not in `make all`
     # (`make extras` trains it). Best at epoch 10, never more than 2 epochs without improving.
-    "poster_cnn": ModelSpec(poster_cnn, "posters", epochs=40, patience=2, image_size=96, in_make_all=False,
+    "poster_cnn": ModelSpec(poster_cnn, "posters", epochs=40, patience=2, image_size=96,
                             description="ours: augmented, batch-normalised CNN, 96 px, global pooling"),
     # Best at epoch 10 of 15, never more than 2 epochs without improving.
     "glove_lstm": ModelSpec(glove_lstm, "overviews", epochs=30, patience=2, vocab_size=20_000,
@@ -268,7 +266,7 @@ MODELS: dict[str, ModelSpec] = {
     # Better on validation micro-F1 than effnet_head (0.560 against 0.545) but worse on macro-F1
     # (0.263 against 0.289 on test), for 487 CPU seconds of training (best epoch 36 of 40, on 2
     # cores): close to the spec CNN's whole run, so `make extras` trains it, `make all` does not.
-    "effnet_finetune": ModelSpec(effnet_finetune, "poster_maps", epochs=40, patience=5, in_make_all=False,
+    "effnet_finetune": ModelSpec(effnet_finetune, "poster_maps", epochs=40, patience=5,
                                  description="ours: EfficientNet-Lite0's top block fine-tuned, dense head (256)"),
     "minilm_head": ModelSpec(partial(encoder_head, name="minilm_head"), "overview_features", epochs=200,
                              patience=10, description="ours: dense head (256) on pretrained all-MiniLM-L6-v2 embeddings"),
@@ -277,4 +275,4 @@ MODELS: dict[str, ModelSpec] = {
 
 def make_all_models() -> list[str]:
     """The models `make all` trains (the Makefile's ``MODELS``; a test keeps the two in step)."""
-    return [name for name, spec in MODELS.items() if spec.in_make_all]
+    return [name for name in MODELS if name not in config.EXTRA_MODELS]

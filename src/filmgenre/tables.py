@@ -53,10 +53,8 @@ def comparison(section: str = "test") -> pd.DataFrame:
     ``trained by`` tells the results `make all` reproduces from those it keeps as committed.
     """
     from filmgenre.evaluate import committed_only, describe_rule
-    from filmgenre.models import MODELS
 
     kept = set(committed_only(metrics()))
-    extras = {name for name, spec in MODELS.items() if not spec.in_make_all}
     rows = []
     for name, entry in metrics()["models"].items():
         scores = entry[section]
@@ -66,7 +64,7 @@ def comparison(section: str = "test") -> pd.DataFrame:
             "micro-P": scores["precision_micro"], "micro-R": scores["recall_micro"],
             "macro-AP": scores["average_precision_macro"],
             "micro-F1 @0.5": entry[f"{section}_at_0.5"]["f1_micro"],
-            "trained by": "make all" if name not in extras else "committed, not retrained by make all"
+            "trained by": "make all" if name not in config.EXTRA_MODELS else "committed, not retrained by make all"
             if name in kept else "make extras",
         })
     order = {"baseline": 0, "model": 1, "derived": 2}
@@ -187,14 +185,11 @@ def goals() -> pd.DataFrame:
     without test). A goal is reached when the micro goal is met under the micro rule and the
     macro goal under the macro rule. Like the fusion's members, only models `make all` trains.
     """
-    from filmgenre.models import MODELS
-
-    extras = {name for name, spec in MODELS.items() if not spec.in_make_all}
     rows = []
     models = metrics()["models"]
     for reads, (micro_goal, macro_goal) in GOALS.items():
         kinds = ("model",) if reads != "posters+overviews" else ("derived",)
-        candidates = {n: e for n, e in models.items() if e["kind"] in kinds and n not in extras
+        candidates = {n: e for n, e in models.items() if e["kind"] in kinds and n not in config.EXTRA_MODELS
                       and config.MODALITY.get(e["reads"], e["reads"]) == reads}
         if not candidates:
             continue
