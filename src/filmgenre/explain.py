@@ -352,11 +352,15 @@ def default_models() -> tuple[list[str], list[str]]:
 
 def _write(name: str, frame: pd.DataFrame, replace_models: bool = False) -> None:
     """Write ``results/explain/<name>.csv``; with ``replace_models``, rows of models not in
-    ``frame`` are kept, so explaining one more model (``--posters NAME``) adds to the table."""
+    ``frame`` are kept, so explaining one more model (``--posters NAME``) adds to the table.
+    A model explained again keeps its place, so a rerun rewrites the same file."""
     path = folder() / f"{name}.csv"
     if replace_models and path.exists():
         kept = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        frame = pd.concat([kept[~kept["model"].isin(frame["model"])], frame], ignore_index=True)[list(frame.columns)]
+        order = list(dict.fromkeys([*kept["model"], *frame["model"]]))
+        frame = (pd.concat([kept[~kept["model"].isin(frame["model"])], frame], ignore_index=True)
+                 .sort_values("model", key=lambda models: models.map(order.index), kind="stable")
+                 [list(frame.columns)])
     files.write_csv(path, frame.round(DECIMALS))
 
 
