@@ -46,11 +46,11 @@ def _section_list() -> str:
     return "sections (--only): " + ", ".join(SECTIONS)
 
 
-def known_models(names):
-    """``names`` (a name, a list, or None), each checked against ``models.MODELS``."""
+def known_models(names: list[str] | None) -> list[str] | None:
+    """``names`` (None: the command's default), each checked against ``models.MODELS``."""
     from filmgenre.models import MODELS
 
-    for name in [names] if isinstance(names, str) else names or ():
+    for name in names or ():
         if name not in MODELS:
             raise FilmgenreError(f"unknown model {name!r}: choose from {', '.join(MODELS)}")
     return names
@@ -82,10 +82,9 @@ def _encode(args) -> None:
 
 def _train(args) -> None:
     from filmgenre import train
-
     from filmgenre.models import MODELS
 
-    known_models(args.model)
+    known_models([args.model])
     train.use_threads_per_op(MODELS[args.model].threads_per_op if args.threads_per_op is None else args.threads_per_op)
     train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
                 mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy,

@@ -349,7 +349,8 @@ def _print_summary(manifest: dict, log) -> None:
 
 @dataclass
 class Films:
-    """The films of one split as the models and baselines read them (``features.load_split``), aligned: Ids, overviews, labels and (if asked) posters or encoder vectors."""
+    """The films of one split as the models and baselines read them (``features.load_split``),
+    aligned: Ids, overviews, labels and (if asked) posters or encoder vectors."""
 
     ids: np.ndarray
     overviews: np.ndarray

@@ -111,8 +111,8 @@ def predict_by_length(model: keras.Model, overviews, batch_size: int = config.BA
     """A text model's probabilities for ``overviews``, in their order, predicted shortest first.
 
     Batches of similar length pad least; each film's masked steps are its own, so the
-    probabilities are identical to an in-order pass (checked bit for bit), for about 0.6x
-    the CPU of the spec LSTM's in-order pass over the validation films.
+    probabilities are those of an in-order pass (bit for bit for the spec LSTM on the
+    validation films), for about 0.6x its CPU.
     """
     overviews = np.asarray(overviews, dtype=str)
     order = np.argsort([len(text.split()) for text in overviews], kind="stable")

@@ -229,8 +229,9 @@ class ModelSpec:
     epochs it went without improving before its best epoch, so replaying that history
     stops at the same best epoch (``train.early_stopping`` replays it; a test checks it),
     but no longer than that, since every extra epoch is CPU time spent overfitting.
-    Models `make all` leaves to `make extras` are listed in ``config.EXTRA_MODELS``. ``threads_per_op`` (None: TensorFlow's
-    default, every core) is set by `filmgenre train` before TensorFlow starts (``train.use_threads_per_op``).
+    Models `make all` leaves to `make extras` are listed in ``config.EXTRA_MODELS``.
+    ``threads_per_op`` (None: TensorFlow's default, every core) is set by `filmgenre train`
+    before TensorFlow starts (``train.use_threads_per_op``).
     """
 
     build: Callable[..., keras.Model]
