@@ -56,6 +56,32 @@ def test_spec_lstm_has_the_assignment_parameter_count():
     assert (first.units, first.dropout, first.recurrent_dropout, first.return_sequences) == (256, 0.5, 0.2, True)
 
 
+def test_lstm_computes_what_keras_lstm_does_with_dropout_and_masks():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    sequences = tf.constant(rng.normal(size=(3, 7, 5)), dtype=tf.float32)
+    mask = tf.constant(np.arange(7) < np.array([[7], [4], [1]]))
+    for go_backwards in (False, True):
+        settings = dict(units=6, dropout=0.5, recurrent_dropout=0.2, return_sequences=True,
+                        go_backwards=go_backwards, seed=3)
+        ours, keras_lstm = models.LSTM(**settings), keras.layers.LSTM(**settings)
+        ours.build(sequences.shape)
+        keras_lstm.build(sequences.shape)
+        keras_lstm.set_weights(ours.get_weights())
+        for training in (True, False):
+            results = []
+            for layer in (ours, keras_lstm):
+                with tf.GradientTape() as tape:
+                    outputs = layer(sequences, mask=mask, training=training)
+                    loss = tf.reduce_sum(outputs * tf.range(1.0, 7.0))
+                results.append([outputs, *tape.gradient(loss, layer.trainable_weights)])
+            for mine, theirs in zip(*results):
+                np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+        dropped = ours(sequences, mask=mask, training=True)
+        assert not np.allclose(dropped, ours(sequences, mask=mask, training=False))
+
+
 def test_every_registered_model_reads_a_known_input():
     assert {"cnn", "lstm"} <= set(models.MODELS)
     assert {spec.reads for spec in models.MODELS.values()} <= set(config.MODALITY)
