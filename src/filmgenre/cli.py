@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "poster_histogram): predict the validation and test films, choose the decision rule on "
         "validation (global threshold, per-genre thresholds or top-k) twice, once for micro-F1 and once "
         "for macro-F1 (per-genre thresholds shrunk towards the global one), and write test metrics to "
-        "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv. Then fuse the "
+        "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*,false_positives}.csv. Then fuse the "
         "best poster and text models (late fusion, weight chosen on validation), and bootstrap the test "
         "films: a 95% interval for every score and a paired interval for every difference the report "
         "claims (spec models vs baselines, ours vs the spec models, fusion vs its members).",
