@@ -392,7 +392,7 @@ def group(name: str) -> str:
 def input_of(name: str) -> str:
     """What a model reads, in words: posters, overviews, both, or nothing but the genre labels."""
     reads = metrics()["models"][name]["reads"]
-    return {"labels": "labels only"}.get(reads, config.MODALITY.get(reads, reads))
+    return {"labels": "labels only"}.get(reads, config.MODALITY.get(reads, reads)).replace("+", " + ")
 
 
 def seed_spread(name: str, metric: str = "f1_micro", section: str = "test") -> str | None:
