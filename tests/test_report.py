@@ -74,7 +74,8 @@ def test_every_figure_file_is_a_non_empty_image_and_pdf(rendered):
 
 def _text(rendered) -> str:
     pages = pypdf.PdfReader(rendered.outputs["pdf"]).pages
-    return re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pages)).replace("\u2212", "-")
+    text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pages))
+    return text.replace("\u2212", "-").replace("\u2019", "'")  # one minus sign, typographic apostrophes
 
 
 def _number(text: str) -> float:
