@@ -146,3 +146,13 @@ def test_goals_check_micro_under_the_micro_rule_and_macro_under_the_macro_rule()
         assert row["micro reached"] == (entry["test"]["f1_micro"] >= row["goal micro"])
         assert row["macro reached"] == (entry["test_macro_rule"]["f1_macro"] >= row["goal macro"])
         assert f"{reads} ({row['model']})" in verdict and f"micro-F1 {row['micro-F1']:.3f}" in verdict
+
+
+def test_training_commits_are_the_runs_own_code_versions_shortened():
+    names = tables.trained_models()
+    found = tables.training_commits(names)
+    assert list(found) == names
+    for name, short in found.items():
+        full = tables.training(name)["git_commit"]
+        assert full.startswith(short.split("+")[0]) and len(short.split("+")[0]) == 7
+        assert short.endswith("+dirty") == full.endswith("+dirty")

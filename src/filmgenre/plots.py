@@ -64,7 +64,7 @@ def training_curves(names=("cnn", "lstm"), baseline: str | None = "prior", metri
             axis = next(panels)
             axis.plot(history["epoch"] + 1, history[metric], label="train")
             axis.plot(history["epoch"] + 1, history[f"val_{metric}"], label="validation")
-            axis.axvline(best, color="grey", linestyle=":", linewidth=1)
+            axis.axvline(best, color="grey", linestyle=":", linewidth=1, label="kept epoch")
             axis.set_title(f"{model}: {metric}" + (" at 0.5" if metric != "loss" else ""))
             axis.set_xlabel("epoch")
             if metric == "loss" and floor is not None:
@@ -107,7 +107,7 @@ def modality_differences(pairs, metric: str = "F1"):
     axis.set_xticklabels([f"{g} ({n})" for g, n in table["films"].items()], rotation=40, ha="right",
                        rotation_mode="anchor")
     axis.set_ylabel(f"{metric}: text \u2212 poster")
-    axis.legend(loc="lower left")
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(pairs), frameon=False)  # off the points
     figure.tight_layout(pad=0.3)
     return save(figure, f"modality_{metric.lower()}")
 
