@@ -30,7 +30,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from filmgenre import FilmgenreError, baselines, config, evaluate, files
+from filmgenre import FilmgenreError, artifacts, baselines, config, files, inputs, predictions, registry
+from filmgenre.rules import apply_rule
+from filmgenre.scores import compute_metrics
 from filmgenre.dataset import Films
 
 PredictImages = Callable[[np.ndarray], np.ndarray]
@@ -127,7 +129,7 @@ def ablation_scores(predict_images: PredictImages, images: np.ndarray, labels: n
     rows = []
     for kind in ABLATIONS:
         probabilities = np.asarray(predict_images(ablate(images, kind)), dtype=np.float64)
-        scores = evaluate.compute_metrics(labels, evaluate.apply_rule(probabilities, rule), probabilities)
+        scores = compute_metrics(labels, apply_rule(probabilities, rule), probabilities)
         rows.append({"posters": kind, "micro-F1": scores["f1_micro"], "macro-F1": scores["f1_macro"]})
     return rows
 
@@ -207,52 +209,31 @@ def calibration(names: Sequence[str], films: Films) -> pd.DataFrame:
     """``calibration_bins`` of each model's committed test predictions."""
     frames = []
     for name in names:
-        table = evaluate.read_predictions(name)
+        table = predictions.read_predictions(name)
         table = table[table["split"] == "test"].set_index("Id").loc[films.ids]
         frames.append(calibration_bins(table[config.GENRES].to_numpy(), films.labels).assign(model=name))
     return pd.concat(frames, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- predictors
-def _keras(name: str, reads: str):
-    from filmgenre import train
-
-    spec = evaluate.model_spec(name)
-    path = config.paths().models / f"{name}.keras"
-    if spec.reads != reads:
-        raise ExplainError(f"{name} reads {spec.reads}, not {reads}.")
-    if not path.exists():
-        raise ExplainError(f"{path}: not found. Run `filmgenre train {name}` first.")
-    return spec, train.load_model(path)
+def _keras(name: str, modality: str):
+    """A trained model's entry and its saved model, checked to read ``modality``."""
+    spec = registry.spec(name)
+    if inputs.modality(spec) != modality:
+        raise ExplainError(f"{name} reads {spec.reads}, not {modality}.")
+    return spec, artifacts.load_model(name)
 
 
 def poster_predictor(name: str) -> tuple[PredictImages, int]:
     """``predict_images`` for a poster model and the poster size it reads: a trained Keras model
-    reading ``posters`` (pixels scaled as ``features.poster_dataset``), a head on EfficientNet-Lite0
-    features (the 96-px cache resized to the encoder's 224 px: coarser than the originals it was
-    evaluated on, the same for every ablation) or ``poster_histogram``."""
+    (``inputs.raw_predictor``; a head on EfficientNet-Lite0 features is fed the 96-px cache resized
+    to the encoder's 224 px: coarser than the originals it was evaluated on, the same for every
+    ablation) or ``poster_histogram``."""
     if name == "poster_histogram":
         scaler, model = baselines.fit_poster_histogram(baselines.training_films(name))
         return (lambda images: model.predict(scaler.transform(baselines.poster_features(images)))), config.IMAGE_SIZE
-    if evaluate.model_spec(name).reads == "poster_features":
-        import tensorflow as tf
-
-        from filmgenre import pretrained
-
-        _, head = _keras(name, "poster_features")
-        encoder = pretrained.poster_encoder()
-
-        def predict_images(images):
-            # Resized batch by batch: an occlusion call's 4,096 posters at 224 px would take 2.4 GB at once.
-            resized = (tf.data.Dataset.from_tensor_slices(np.asarray(images))
-                       .batch(64)
-                       .map(lambda batch: tf.image.resize(tf.cast(batch, tf.float32), (pretrained.POSTER_SIZE,) * 2)))
-            return head.predict(encoder.predict(resized, verbose=0), batch_size=BATCH, verbose=0)
-
-        return predict_images, ENCODER_POSTER_CACHE
     spec, model = _keras(name, "posters")
-    return (lambda images: model.predict(np.asarray(images, np.float32) / 255.0, batch_size=BATCH, verbose=0),
-            spec.image_size)
+    return inputs.raw_predictor(spec, model, BATCH), inputs.raw_size(spec, ENCODER_POSTER_CACHE)
 
 
 @functools.cache
@@ -262,25 +243,18 @@ def fitted_tfidf():
 
 
 def text_predictor(name: str) -> PredictTexts:
-    """``predict_texts`` for a text model: a trained Keras model reading overviews or ``tfidf_logreg``."""
+    """``predict_texts`` for a text model: a trained Keras model reading overviews (or an encoder's
+    vectors of them) or ``tfidf_logreg``."""
     if name == "tfidf_logreg":
         vectorizer, model = fitted_tfidf()
         return lambda texts: model.predict(vectorizer.transform(list(texts)))
-    if evaluate.model_spec(name).reads == "overview_features":
-        from filmgenre import pretrained
-
-        _, head = _keras(name, "overview_features")
-        encoder = pretrained.OverviewEncoder()
-        return lambda texts: head.predict(encoder(list(texts)), batch_size=BATCH, verbose=0)
-    from filmgenre import features
-
-    _, model = _keras(name, "overviews")
-    return lambda texts: features.predict_by_length(model, list(texts), BATCH)
+    spec, model = _keras(name, "overviews")
+    return inputs.raw_predictor(spec, model, BATCH)
 
 
 # --------------------------------------------------------------------------- the stage
 def _rule(name: str) -> dict:
-    entry = files.read_json(config.paths().metrics, default={}).get("models", {}).get(name)
+    entry = artifacts.read_metrics().get("models", {}).get(name)
     if entry is None:
         raise ExplainError(f"{name}: no decision rule in {config.paths().metrics}. Run `filmgenre evaluate {name}`.")
     return entry["rule"]
@@ -304,7 +278,7 @@ def explain_posters(name: str, occlusion_films: int, log=print) -> dict:
     """Ablation scores, the mean occlusion map (mean absolute change of the probability of each poster's
     top genre, over ``occlusion_films`` random test posters) and the example maps of one poster model."""
     predict_images, size = poster_predictor(name)
-    films = evaluate.evaluation_films("test", size)
+    films = predictions.evaluation_films("test", size)
     started = time.perf_counter()
     ablation = [row | {"model": name} for row in ablation_scores(predict_images, films.posters, films.labels,
                                                                     _rule(name))]
@@ -342,11 +316,9 @@ def explained_genres(films: Films, count: int = 8) -> list[str]:
 def default_models() -> tuple[list[str], list[str]]:
     """Poster and text models to explain: the trained Keras ones that read pixels or overviews,
     plus the baselines ``poster_histogram`` and ``tfidf_logreg``."""
-    from filmgenre import models
-
-    trained = [n for n in models.MODELS if (config.paths().models / f"{n}.keras").exists()]
-    posters = [n for n in trained if models.MODELS[n].reads == "posters"] + ["poster_histogram"]
-    texts = [n for n in trained if models.MODELS[n].reads == "overviews"] + ["tfidf_logreg"]
+    trained = [name for name in registry.trained_models() if not inputs.is_vectors(registry.MODELS[name])]
+    posters = [n for n in trained if inputs.modality(registry.MODELS[n]) == "posters"] + ["poster_histogram"]
+    texts = [n for n in trained if inputs.modality(registry.MODELS[n]) == "overviews"] + ["tfidf_logreg"]
     return posters, texts
 
 
@@ -374,11 +346,11 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     texts = default_texts if texts is None else list(texts)
     out = folder()
     out.mkdir(parents=True, exist_ok=True)
-    test = evaluate.evaluation_films("test")
+    test = predictions.evaluation_films("test")
     seconds = {}
 
     started = time.perf_counter()
-    names = list(files.read_json(config.paths().metrics, default={}).get("models", {}))
+    names = list(artifacts.read_metrics().get("models", {}))
     _write("calibration", calibration(names, test))
     seconds["calibration"] = time.perf_counter() - started
     log(f"calibration of {len(names)} models ({seconds['calibration']:.0f} s)")

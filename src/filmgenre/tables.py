@@ -52,7 +52,8 @@ def comparison(section: str = "test") -> pd.DataFrame:
 
     ``trained by`` tells the results `make all` reproduces from those it keeps as committed.
     """
-    from filmgenre.evaluate import committed_only, describe_rule
+    from filmgenre.provenance import committed_only
+    from filmgenre.rules import describe_rule
 
     kept = set(committed_only(metrics()))
     rows = []
@@ -73,7 +74,7 @@ def comparison(section: str = "test") -> pd.DataFrame:
 
 def constant_prediction(name: str = "prior") -> list[str]:
     """The genres a constant predictor gives every film, under its chosen rule."""
-    from filmgenre.evaluate import apply_rule
+    from filmgenre.rules import apply_rule
 
     first = _csv(_results() / name / "predictions.csv")[config.GENRES].to_numpy()[:1]
     chosen = apply_rule(first, metrics()["models"][name]["rule"])[0]
@@ -159,7 +160,7 @@ def trained_models() -> list[str]:
 
 def rule_candidates() -> pd.DataFrame:
     """Validation micro-F1 of every kind of decision rule tried, per model, and the one kept."""
-    from filmgenre.evaluate import describe_rule
+    from filmgenre.rules import describe_rule
 
     def kind(rule: dict) -> str:
         return "best global threshold" if rule["kind"] == "global" else describe_rule(rule)

@@ -12,7 +12,7 @@ times and recomputing every score on each resample:
 
 One resample is a vector of film counts (how often each film was drawn), so every score
 is a matrix product over those counts: 1,000 resamples of a dozen models take seconds.
-Scores follow ``evaluate.compute_metrics``: micro-F1 pools every (film, genre) decision;
+Scores follow ``scores.compute_metrics``: micro-F1 pools every (film, genre) decision;
 macro-F1 and macro average precision average the genres with at least one positive film
 in the (resampled) set.
 """
@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from filmgenre import config, files
-from filmgenre.evaluate import f1_from_counts
+from filmgenre.rules import f1_from_counts
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -168,19 +168,19 @@ def add_to_metrics(resamples: int = RESAMPLES, seed: int = config.SEED, log=prin
     high]}}``), ``comparisons`` (``a_vs_b``: per section and metric, the difference a - b
     with its interval) and ``bootstrap`` (how it was computed) into ``metrics.json``.
     """
-    from filmgenre import evaluate
+    from filmgenre import predictions, rules
 
     where = config.paths()
     metrics = files.read_json(where.metrics, default={})
     entries = metrics.get("models", {})
-    films = evaluate.evaluation_films("test")
+    films = predictions.evaluation_films("test")
     labels = films.labels.astype(np.int8)
     models = {}
     for name, entry in entries.items():
-        probabilities = evaluate._aligned(name, films, "test")
+        probabilities = predictions.aligned(name, films, "test")
         models[name] = {"probabilities": probabilities, "predicted": {
-            "test": evaluate.apply_rule(probabilities, entry["rule"]),
-            "test_macro_rule": evaluate.apply_rule(probabilities, entry["macro_rule"])}}
+            "test": rules.apply_rule(probabilities, entry["rule"]),
+            "test_macro_rule": rules.apply_rule(probabilities, entry["macro_rule"])}}
     resampled, about = bootstrap(labels, models, resamples, seed)
     for name, entry in entries.items():
         entry["intervals"] = {section: {metric: interval(resampled[name][section][metric]) for metric in METRICS}
