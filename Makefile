@@ -62,13 +62,17 @@ data/processed/manifest_%.json: $(DATA) | $(INSTALLED)
 prepare: data/processed/manifest_64.json
 
 # Build keys (src/filmgenre/stamps.py): each model's registry entry, code, input and split, each
-# encoder's weights, code and data, hashed into stamp files rewritten only when a key changed.
-# Its lines start with `+`, so `make -n` computes them too and lists exactly what would rebuild.
-keys: | $(INSTALLED) $(sort data/processed/manifest_64.json $(filter %.json,$(subst :, ,$(MODEL_INPUTS))))
+# encoder's weights, code and data, hashed into stamp files that `filmgenre keys` rewrites only
+# when a key changed (saying what changed). Its line starts with `+`, so `make -n` computes the
+# keys too and lists exactly what would rebuild.
+KEY_FILES := models/keys/registry.json $(MODELS:%=models/keys/%.json) \
+	$(ENCODED:data/processed/%.encoded=data/processed/keys/%.json)
+$(KEY_FILES) &: FORCE | $(INSTALLED) $(sort data/processed/manifest_64.json $(filter %.json,$(subst :, ,$(MODEL_INPUTS))))
 	+@test ! -x $(FILMGENRE) || $(FILMGENRE) keys
 
-models/keys/%.json data/processed/keys/%.json: keys
-	+@:
+keys: $(KEY_FILES)
+
+FORCE:
 
 # The pretrained encoders' vectors of every film (cached under data/processed/ by weights, code and data).
 data/processed/%.encoded: data/processed/keys/%.json | $(INSTALLED)
