@@ -141,3 +141,17 @@ def test_the_makefile_reads_its_model_lists_from_the_registry():
     assert make_variable("EXTRA_MODELS") == list(config.EXTRA_MODELS)
     assert set(config.EXTRA_MODELS) <= set(registry.MODELS) and set(config.EXTRA_MODELS).isdisjoint(registry.make_all_models())
     assert make_variable("ENCODED") == ["data/processed/overview_features.encoded", "data/processed/poster_features.encoded"]
+
+
+# The Keras versions models.LSTM was checked on (test_lstm_computes_what_keras_lstm_does_with_dropout_and_masks
+# passed with each): it runs Keras's private step loop (keras.src.backend.rnn), which a release may move.
+CHECKED_KERAS = ((3, 15), (3, 15))
+
+
+def test_the_private_keras_step_loop_is_on_a_checked_version():
+    import keras
+
+    version = tuple(int(part) for part in keras.__version__.split(".")[:2])
+    assert CHECKED_KERAS[0] <= version <= CHECKED_KERAS[1], (
+        f"Keras {keras.__version__}: models.LSTM imports keras.src.backend.rnn, checked on Keras "
+        f"{CHECKED_KERAS[0]}-{CHECKED_KERAS[1]} only. Check that the LSTM test passes on this version, then widen CHECKED_KERAS.")

@@ -157,7 +157,8 @@ def _explain(args) -> None:
 
 
 def _report(args) -> None:
-    from filmgenre import artifacts, render
+    from filmgenre import artifacts
+    from filmgenre.preview import render
 
     artifacts.read_metrics(required=True)  # the documents read it: a bad one is named here, not in a notebook
     artifacts.read_json(config.paths().results / "explain" / "summary.json",

@@ -41,7 +41,7 @@ import numpy as np
 from filmgenre import FilmgenreError, artifacts, baselines, compare, config, files, registry
 from filmgenre.dataset import Films
 from filmgenre.predictions import SPLITS, aligned, evaluation_films, predictions_path, quantise, write_predictions
-from filmgenre.provenance import EVALUATION_CODE, provenance
+from filmgenre.provenance import EVALUATION_CODE, provenance, recorded_path
 from filmgenre.rules import FIXED_RULE, apply_rule, choose_rule, describe_rule
 from filmgenre.scores import compute_metrics, confusion_tables, per_genre_table, ranking_metrics
 
@@ -155,7 +155,7 @@ def rescore_all(log=print) -> dict:
         probabilities = {split: aligned(name, films[split], split) for split in SPLITS}
         fresh = {key: entry[key] for key in ("kind", "description", "reads")} | score(name, films, probabilities)
         fresh["films"], fresh["provenance"] = entry["films"], entry["provenance"]
-        code = {key: files.sha256_cached(where.root / key) for key in EVALUATION_CODE}
+        code = {key: files.sha256_cached(recorded_path(key)) for key in EVALUATION_CODE}
         fresh["provenance"]["inputs"] = {key: sha for key, sha in fresh["provenance"]["inputs"].items()
                                          if not key.startswith("src/filmgenre/") or key in code} | code
         metrics["models"][name] = fresh

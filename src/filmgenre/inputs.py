@@ -100,7 +100,8 @@ def raw_size(spec, encoder_poster_cache: int) -> int:
 
 def raw_predictor(spec, model, batch_size: int = 256) -> Callable:
     """Raw inputs -> probabilities: uint8 posters (N x H x W x 3) for a poster model, a list of
-    overviews for a text model. A head on an encoder runs the encoder on them first."""
+    overviews for a text model. A model on an encoder's vectors (or trunk maps) runs the encoder
+    on them first."""
     from filmgenre import features
 
     if spec.reads == POSTERS:
@@ -114,9 +115,9 @@ def raw_predictor(spec, model, batch_size: int = 256) -> Callable:
         return lambda texts: model.predict(encoder(list(texts)), batch_size=batch_size, verbose=0)
     import tensorflow as tf
 
-    from filmgenre.encoders.efficientnet import POSTER_SIZE, poster_encoder
+    from filmgenre.encoders.efficientnet import POSTER_SIZE, poster_encoder, poster_trunk_and_top
 
-    poster_network = poster_encoder()
+    poster_network = poster_trunk_and_top()[0] if spec.reads == "poster_maps" else poster_encoder()
 
     def predict_images(images):
         # Resized batch by batch: an occlusion call's 4,096 posters at 224 px would take 2.4 GB at once.

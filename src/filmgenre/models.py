@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 # The step loop Keras's own RNN layers run: private API, checked on the Keras versions that
-# test_models.test_the_private_keras_step_loop_is_on_a_checked_version pins.
+# tests/test_models.py pins (CHECKED_KERAS).
 from keras.src.backend import rnn as step_loop
 
 from filmgenre import config

@@ -16,6 +16,15 @@ from filmgenre.predictions import predictions_path
 # The code every entry's numbers come from (decision rules, scores, predictions, the stage).
 EVALUATION_CODE = ("src/filmgenre/evaluate.py", "src/filmgenre/rules.py", "src/filmgenre/scores.py",
                    "src/filmgenre/predictions.py")
+PACKAGE = Path(__file__).parent
+
+
+def recorded_path(key: str) -> Path:
+    """The file a provenance key names: code (``src/filmgenre/...``) from the installed package,
+    anything else below the project root (a scratch project has data but no source)."""
+    if key.startswith("src/filmgenre/"):
+        return PACKAGE / key.removeprefix("src/filmgenre/")
+    return config.paths().root / key
 
 
 def inputs_of(name: str) -> dict[str, Path]:
@@ -32,7 +41,7 @@ def inputs_of(name: str) -> dict[str, Path]:
     else:
         inputs[f"models/{name}.keras"] = registry.model_path(name)
         inputs |= model_inputs.source_files(registry.spec(name))
-    inputs |= {key: where.root / key for key in EVALUATION_CODE}
+    inputs |= {key: recorded_path(key) for key in EVALUATION_CODE}
     return inputs
 
 
@@ -69,7 +78,7 @@ def stale(metrics: dict | None = None) -> dict[str, list[str]]:
         reasons = []
         recorded = entry.get("provenance", {}).get("inputs", {})
         if entry["kind"] == "derived":  # e.g. the fusion: its inputs are other results' files
-            current = {key: config.paths().root / key for key in recorded}
+            current = {key: recorded_path(key) for key in recorded}
         else:
             try:
                 current = inputs_of(name)

@@ -2,7 +2,7 @@
 
 A model's key covers its registry entry (build function, options, training settings), the
 code it runs (its build function in ``models`` with every definition of that module it
-uses, and the training code: ``train``, ``inputs``, ``features``), its input's key (the
+uses, ``train.train``, ``inputs``' loading, batching and building, ``features``), its input's key (the
 prepared posters at its size, the films table, or the encoder cache's key, which covers
 the encoder's code and weights) and the split. An encoder's key is its cache key.
 Code is read as syntax with docstrings left out, so comments and prose do not count.
@@ -22,7 +22,9 @@ from filmgenre import config, dataset, files, inputs, registry
 from filmgenre.encoders import cache as encoder_cache
 
 PACKAGE = Path(__file__).parent
-TRAINING_CODE = ("train.py", "inputs.py", "features.py")  # every model runs these
+# What every model's training runs besides its build function: these definitions (and what they use
+# of their module), or a whole module (None).
+TRAINING_CODE = {"train.py": ("train",), "inputs.py": ("load", "batches", "build"), "features.py": None}
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -39,9 +41,9 @@ def module_digest(path: Path) -> str:
     return files.digest(ast.dump(_without_docstrings(ast.parse(path.read_text(encoding="utf-8")))))
 
 
-def definition_digest(path: Path, name: str) -> str:
-    """The code of top-level definition ``name`` of a module and of every top-level definition of
-    that module it uses, directly or not: editing one model's build function changes its key alone."""
+def definition_digest(path: Path, *names: str) -> str:
+    """The code of top-level definitions ``names`` of a module and of every top-level definition of
+    that module they use, directly or not: editing one model's build function changes its key alone."""
     tree = _without_docstrings(ast.parse(path.read_text(encoding="utf-8")))
     definitions = {}
     for node in tree.body:
@@ -51,9 +53,10 @@ def definition_digest(path: Path, name: str) -> str:
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 if isinstance(target, ast.Name):
                     definitions[target.id] = node
-    if name not in definitions:
-        raise KeyError(f"{path.name} defines no {name!r}")
-    used, todo = set(), [name]
+    for name in names:
+        if name not in definitions:
+            raise KeyError(f"{path.name} defines no {name!r}")
+    used, todo = set(), list(names)
     while todo:
         current = todo.pop()
         if current in used:
@@ -71,8 +74,9 @@ def model_parts(name: str) -> dict:
     return {
         "entry": files.digest(spec.settings()),
         "code": files.digest(definition_digest(PACKAGE / "models.py", spec.build),
-                       *[module_digest(PACKAGE / module) for module in TRAINING_CODE],
-                       config.GENRES, config.SEED, config.BATCH_SIZE),
+                             *[module_digest(PACKAGE / module) if names is None else
+                               definition_digest(PACKAGE / module, *names) for module, names in TRAINING_CODE.items()],
+                             config.GENRES, config.SEED, config.BATCH_SIZE),
         "input": inputs.input_key(spec),
         "split": files.sha256_cached(splits)[:16] if splits.exists() else "none",
     }

@@ -45,7 +45,7 @@ import yaml
 
 from filmgenre import FilmgenreError
 
-from .files import atomic_path
+from filmgenre.files import atomic_path
 
 PROJECT_FILE = "_quarto.yml"
 DEFAULT_OUTPUT_DIR = "_output"
