@@ -158,11 +158,11 @@ def _explain(args) -> None:
 
 def _report(args) -> None:
     from filmgenre import artifacts
+    from filmgenre.explain import SUMMARY_FIX
     from filmgenre.preview import render
 
     artifacts.read_metrics(required=True)  # the documents read it: a bad one is named here, not in a notebook
-    artifacts.read_json(config.paths().results / "explain" / "summary.json",
-                        "Rebuild it with `filmgenre explain` (or `make all`).")
+    artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
 
     for output in render.report(config.ROOT, quarto=args.quarto):
         print(output)

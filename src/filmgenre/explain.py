@@ -51,6 +51,7 @@ BATCH = 256
 ENCODER_POSTER_CACHE = 96  # the poster cache the EfficientNet heads are explained on (``poster_predictor``)
 OCCLUSION_BATCH = 4096  # occluded variants per predict call (memory: 4096 posters at the model's size)
 DECIMALS = 5  # of the committed tables
+SUMMARY_FIX = "Rebuild it with `filmgenre explain` (or `make all`), or restore the committed one: `git checkout results/explain/`."
 
 
 class ExplainError(FilmgenreError):
@@ -322,13 +323,20 @@ def default_models() -> tuple[list[str], list[str]]:
     return posters, texts
 
 
+def _still_known(name: str) -> bool:
+    """A baseline or a model of the registry: the registry is the truth for what the tables show."""
+    return name in baselines.BASELINES or name in registry.MODELS
+
+
 def _write(name: str, frame: pd.DataFrame, replace_models: bool = False) -> None:
     """Write ``results/explain/<name>.csv``; with ``replace_models``, rows of models not in
     ``frame`` are kept, so explaining one more model (``--posters NAME``) adds to the table.
-    A model explained again keeps its place, so a rerun rewrites the same file."""
+    A model explained again keeps its place, so a rerun rewrites the same file; rows of a model no
+    longer in the registry go."""
     path = folder() / f"{name}.csv"
     if replace_models and path.exists():
         kept = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        kept = kept[kept["model"].map(_still_known)]
         order = list(dict.fromkeys([*kept["model"], *frame["model"]]))
         frame = (pd.concat([kept[~kept["model"].isin(frame["model"])], frame], ignore_index=True)
                  .sort_values("model", key=lambda models: models.map(order.index), kind="stable")
@@ -386,9 +394,9 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     _write("tfidf_terms", tfidf_terms(*fitted_tfidf(), genres))
     seconds["tfidf terms"] = time.perf_counter() - started
 
-    earlier = files.read_json(out / "summary.json", default={})  # models explained by earlier runs stay listed
-    summary = {"posters": list(dict.fromkeys(earlier.get("posters", []) + posters)),
-               "texts": list(dict.fromkeys(earlier.get("texts", []) + texts)), "occlusion_films": occlusion_films,
+    earlier = artifacts.read_json(out / "summary.json", SUMMARY_FIX, {})  # models explained by earlier runs stay listed
+    summary = {"posters": list(dict.fromkeys(filter(_still_known, earlier.get("posters", []) + posters))),
+               "texts": list(dict.fromkeys(filter(_still_known, earlier.get("texts", []) + texts))), "occlusion_films": occlusion_films,
                "word_films": word_films or len(test.ids), "patch": PATCH, "stride": STRIDE, "regions": REGIONS,
                "word_min_count": WORD_MIN_COUNT, "calibration_bins": CALIBRATION_BINS,
                "seconds": earlier.get("seconds", {}) | {k: round(v, 1) for k, v in seconds.items()}}

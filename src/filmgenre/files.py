@@ -40,7 +40,7 @@ def write_text(target: Path | str, text: str) -> None:
 
 
 def write_json(target: Path | str, data) -> None:
-    write_text(target, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    write_text(target, json.dumps(data, indent=2, sort_keys=False, default=jsonable) + "\n")
 
 
 def write_csv(target: Path | str, frame, **to_csv_kwargs) -> None:
@@ -95,7 +95,7 @@ def sha256_cached(path: Path | str) -> str:
     return _hashes[key]
 
 
-def _jsonable(value):
+def jsonable(value):
     """Let numpy scalars and arrays, and paths, pass through ``json.dumps``."""
     if hasattr(value, "tolist"):
         return value.tolist()

@@ -58,7 +58,7 @@ def provenance(name: str, inputs: dict[str, Path] | None = None) -> dict:
 
 def jsonable(value):
     """``value`` as it reads back from JSON (tuples become lists), so recorded and current compare."""
-    return json.loads(json.dumps(value, default=files._jsonable))
+    return json.loads(json.dumps(value, default=files.jsonable))
 
 
 def stale(metrics: dict | None = None) -> dict[str, list[str]]:

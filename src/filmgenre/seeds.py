@@ -60,7 +60,8 @@ def score_run(name: str, seed: int, films: dict, epochs: int | None = None, clas
     probabilities = dict(zip(SPLITS, (quantise(p) for p in evaluate.predict_model(
         name, [films[split] for split in SPLITS], path=model_path))))
     labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
-    summary = files.read_json(folder / "results" / name / "train.json")
+    summary = artifacts.read_json(folder / "results" / name / "train.json",
+                                  f"Delete {folder} and rerun `filmgenre seeds`: the run is trained again.")
     record = {"seed": seed, "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
               "epochs_run": summary["epochs_run"]}
     for suffix, objective in (("", "micro"), ("_macro_rule", "macro")):
@@ -101,7 +102,8 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
     unknown = [name for name in names if name not in registry.MODELS]
     if unknown:
         raise FilmgenreError(f"unknown model(s) {', '.join(unknown)}. Models: {', '.join(registry.MODELS)}.")
-    record = files.read_json(seeds_path(), default={})
+    record = artifacts.read_json(seeds_path(), "Restore the committed one (`git checkout results/seeds.json`) "
+                                 "or delete it and rerun `filmgenre seeds`.", {})
     record.setdefault("models", {})
     record["note"] = ("test scores of the same model trained with different seeds, each with its own rules "
                       "chosen on validation; training is deterministic on one machine, not across CPUs")

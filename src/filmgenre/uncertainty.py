@@ -148,7 +148,7 @@ def claims(entries: dict) -> list[tuple[str, str]]:
 
     Each spec model against its baseline and against the other spec model; each of our
     models against the spec model of its input; each fusion against each of its members.
-    Generic over names, so a model added to ``models.MODELS`` gets its comparison too.
+    Generic over names, so a model added to ``registry.MODELS`` gets its comparison too.
     """
     pairs = [(spec, baseline) for spec, baseline in SPEC_BASELINES.items()] + [("lstm", "cnn")]
     for name, entry in entries.items():
@@ -168,10 +168,10 @@ def add_to_metrics(resamples: int = RESAMPLES, seed: int = config.SEED, log=prin
     high]}}``), ``comparisons`` (``a_vs_b``: per section and metric, the difference a - b
     with its interval) and ``bootstrap`` (how it was computed) into ``metrics.json``.
     """
-    from filmgenre import predictions, rules
+    from filmgenre import artifacts, predictions, rules
 
     where = config.paths()
-    metrics = files.read_json(where.metrics, default={})
+    metrics = artifacts.read_metrics()
     entries = metrics.get("models", {})
     films = predictions.evaluation_films("test")
     labels = films.labels.astype(np.int8)
