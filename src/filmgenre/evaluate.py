@@ -13,7 +13,7 @@ For every model (``models/<name>.keras``) and every baseline (``baselines.BASELI
 3. metrics with scikit-learn on validation and test (``compute_metrics``), also at the
    fixed 0.5 threshold the course used; genres with no positive film in the evaluated
    split are left out of the macro averages and named;
-4. ``results/<name>/{per_genre,confusion_per_genre,confusion_genres}.csv`` on test;
+4. ``results/<name>/{per_genre,confusion_per_genre,confusion_genres,false_positives}.csv`` on test;
 5. ``results/metrics.json``: everything above plus provenance (SHA-256 of every input) so
    ``stale()`` can tell when a result no longer matches its model, data or split;
 6. the CNN/LSTM comparison on test (``agreement``, ``sample_films``) -> ``results/samples.csv``.
@@ -43,7 +43,7 @@ from filmgenre.dataset import Films
 from filmgenre.predictions import SPLITS, aligned, evaluation_films, predictions_path, quantise, write_predictions
 from filmgenre.provenance import EVALUATION_CODE, provenance, recorded_path
 from filmgenre.rules import FIXED_RULE, apply_rule, choose_rule, describe_rule
-from filmgenre.scores import compute_metrics, confusion_tables, per_genre_table, ranking_metrics
+from filmgenre.scores import compute_metrics, confusion_tables, false_positive_table, per_genre_table, ranking_metrics
 
 
 class EvaluateError(FilmgenreError):
@@ -115,6 +115,8 @@ def score(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarra
     labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
     rule, candidates = choose_rule(probabilities["val"], labels["val"])
     macro_rule, macro_candidates = choose_rule(probabilities["val"], labels["val"], objective="macro")
+    for chosen in [rule, macro_rule, *(c["rule"] for c in candidates + macro_candidates)]:
+        chosen.setdefault("description", describe_rule(chosen))  # so the report needs no code of ours
     entry = {"rule": rule, "rule_candidates": candidates,
              "macro_rule": macro_rule, "macro_rule_candidates": macro_candidates}
     ranking = {split: ranking_metrics(labels[split], probabilities[split]) for split in SPLITS}
@@ -135,6 +137,7 @@ def score(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarra
     per_genre, genre_by_genre = confusion_tables(labels["test"], predicted)
     files.write_csv(folder / "confusion_per_genre.csv", per_genre)
     files.write_csv(folder / "confusion_genres.csv", genre_by_genre)
+    files.write_csv(folder / "false_positives.csv", false_positive_table(labels["test"], predicted))
     return entry
 
 

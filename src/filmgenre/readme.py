@@ -4,25 +4,20 @@ stage runs it too), so the numbers a reader sees first are never typed by hand."
 from pathlib import Path
 
 from filmgenre import FilmgenreError, artifacts, config, files
-from filmgenre.rules import describe_rule
 
 BEGIN = "<!-- results table: written by `filmgenre readme` from results/metrics.json -->"
 END = "<!-- end of results table -->"
-KINDS = {"baseline": 0, "model": 1, "derived": 2}  # the table's order: baselines, models, the fusion
 
 
-def results_table(metrics: dict) -> str:
-    """Every entry's test scores under its rules chosen on validation, as a Markdown table."""
-    rows = ["| name | input | rule (chosen on validation) | micro-F1 | macro-F1 | macro-F1, macro rule "
-            "| micro-F1 at 0.5 | trained by |", "|---|---|---|---|---|---|---|---|"]
-    entries = sorted(metrics.get("models", {}).items(),
-                     key=lambda item: (KINDS[item[1]["kind"]], item[1]["test"]["f1_micro"]))
-    for name, entry in entries:
-        trained_by = "make extras" if name in config.EXTRA_MODELS else "make all"
-        rows.append(f"| `{name}` | {entry['reads'].replace('_', ' ')} | {describe_rule(entry['rule'])} "
-                    f"| {entry['test']['f1_micro']:.3f} | {entry['test']['f1_macro']:.3f} "
-                    f"| {entry['test_macro_rule']['f1_macro']:.3f} | {entry['test_at_0.5']['f1_micro']:.3f} "
-                    f"| {trained_by} |")
+def results_table() -> str:
+    """The report's results table (``tables.results_with_intervals``: every model and baseline, its
+    test scores with 95% bootstrap intervals) as Markdown."""
+    from filmgenre import tables
+
+    frame = tables.results_with_intervals().reset_index(names="")
+    rows = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    rows += ["| " + " | ".join(f"`{value}`" if column == "model" else str(value) for column, value in row.items()) + " |"
+             for _, row in frame.iterrows()]
     return "\n".join(rows)
 
 
@@ -38,9 +33,9 @@ def with_table(text: str, table: str, path: Path) -> str:
 def update(path: Path | None = None) -> bool:
     """Rewrite the README's results table from ``metrics.json``; whether the file changed."""
     path = config.paths().root / "README.md" if path is None else path
-    metrics = artifacts.read_metrics(required=True)
+    artifacts.read_metrics(required=True)  # checked before the table reads it
     before = path.read_text(encoding="utf-8")
-    after = with_table(before, results_table(metrics), path)
+    after = with_table(before, results_table(), path)
     files.write_text(path, after)
     return after != before
 

@@ -103,3 +103,16 @@ def confusion_tables(labels: np.ndarray, predicted: np.ndarray,
     genre_by_genre = pd.DataFrame(fractions, columns=list(genres))
     genre_by_genre.insert(0, "genre", list(genres))
     return per_genre, genre_by_genre
+
+
+def false_positive_table(labels: np.ndarray, predicted: np.ndarray,
+                         genres: Sequence[str] = config.GENRES) -> pd.DataFrame:
+    """Where wrong genres go, in films: row g (a true genre), column h, the films of genre g
+    predicted h although h is not one of their genres. Unlike the genre-by-genre matrix, a
+    Drama film also called Drama is not counted, and a genre's row weighs by its films."""
+    labels = np.asarray(labels).astype(np.int64)
+    predicted = np.asarray(predicted).astype(np.int64)
+    table = pd.DataFrame(labels.T @ (predicted * (1 - labels)), columns=list(genres))
+    table.insert(0, "films", labels.sum(axis=0))
+    table.insert(0, "genre", list(genres))
+    return table
