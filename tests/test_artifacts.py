@@ -63,3 +63,15 @@ def test_a_valid_metrics_json_reads_back_unchanged(project):
     (project / "results").mkdir()
     config.paths().metrics.write_text(json.dumps({"models": {"cnn": entry}}))
     assert artifacts.read_metrics() == {"models": {"cnn": entry}}
+
+
+def test_a_model_with_our_own_layers_loads_in_a_fresh_process(trained_tiny):
+    """The LSTM's layer is ours (models.LSTM): loading must register it, whatever else the process imported."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom filmgenre import artifacts\n"
+              f"print(artifacts.load_model('lstm', {str(trained_tiny / 'models' / 'lstm.keras')!r}).output_shape)")
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert finished.stdout.strip().endswith("(None, 25)")

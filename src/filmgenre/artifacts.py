@@ -33,6 +33,8 @@ def load_model(name: str, path: Path | None = None):
     from the file runs) and checked to output one probability per genre."""
     import keras
 
+    from filmgenre import models  # registers the custom layers and loss that model files name
+
     path = registry.model_path(name) if path is None else Path(path)
     fix = f"Retrain it: `filmgenre train {name.split('-limit')[0]}` (or `make all`)."
     if not path.exists():
@@ -44,7 +46,7 @@ def load_model(name: str, path: Path | None = None):
     except Exception as error:  # Keras raises many kinds (ValueError, KeyError, OSError, ...) for a bad archive
         reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
         raise ArtifactError(f"{relative(path)}: not a readable Keras model ({reason}). {fix}") from None
-    if tuple(model.output_shape[1:]) != (len(config.GENRES),):
+    if tuple(model.output_shape[1:]) != (models.N_GENRES,):
         raise ArtifactError(f"{relative(path)}: outputs {model.output_shape[1:]}, not one probability for each of "
                             f"the {len(config.GENRES)} genres. {fix}")
     return model
