@@ -112,6 +112,12 @@ def _evaluate(args) -> None:
     uncertainty.add_to_metrics(resamples=args.resamples)
 
 
+def _diff(args) -> None:
+    from filmgenre import diff
+
+    print(diff.run(args.rev, "md" if args.md else "json" if args.json else "summary" if args.summary else "text"))
+
+
 def _seeds(args) -> None:
     from filmgenre import seeds
 
@@ -258,6 +264,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                           help="bootstrap resamples of the test films (default: %(default)s)")
     evaluate.set_defaults(run=_evaluate)
+
+    diff = commands.add_parser(
+        "diff", help="what a rerun changed: every model's scores against the committed results, beyond noise or not",
+        description="Compare results/metrics.json of the working tree with the one committed at REV "
+        "(default HEAD: after `make all`, what the rerun changed). For every model, its validation and "
+        "test micro- and macro-F1 under both decision rules and its macro average precision on both "
+        "sides, the change, and two verdicts. Bootstrap: the change is within noise when the 95% "
+        "interval of the change contains 0; the interval is a paired bootstrap (both sides' "
+        "predictions.csv rescored on the same resampled films, as `filmgenre evaluate` computes the "
+        "intervals in metrics.json), which needs data/processed/films.csv; without it, test scores get "
+        "an approximation (both stored intervals combined as if independent: wider, marked approx.). "
+        "Seeds: within the model's seed spread when the change is no larger than the range of its "
+        "scores over the seeds of results/seeds.json. Models on one side only are listed as such. "
+        "Exit status 0 whatever changed; 2 for an unknown revision or missing results.",
+    )
+    diff.add_argument("rev", nargs="?", default="HEAD", metavar="REV",
+                      help="the git revision whose committed results to compare with (default: %(default)s)")
+    shown = diff.add_mutually_exclusive_group()
+    shown.add_argument("--md", action="store_true", help="a Markdown table instead of the plain one")
+    shown.add_argument("--json", action="store_true", help="JSON: every score with its interval and verdicts")
+    shown.add_argument("--summary", action="store_true",
+                       help="a few lines: how many scores moved beyond noise, and which (what `make all` ends with)")
+    diff.set_defaults(run=_diff)
 
     from filmgenre.seeds import SEEDS
 
