@@ -95,14 +95,19 @@ def _evaluate(args) -> None:
     from filmgenre import evaluate, fusion, uncertainty
 
     if args.check:
-        stale = evaluate.stale()
+        from filmgenre import figure_index
+
+        stale, figures = evaluate.stale(), figure_index.stale()
         for name, reasons in stale.items():
             print(f"{name}: stale ({'; '.join(reasons)})")
         for name in evaluate.committed_only():
             print(f"{name}: committed result, not retrained by `make all` (`make extras` retrains it)")
-        if stale:
-            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)")
-        print("results/metrics.json matches its inputs")
+        for name, reasons in figures.items():
+            print(f"figure {name}: stale ({'; '.join(reasons)})")
+        if stale or figures:
+            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)" if stale else
+                                 "some figures are stale: run `filmgenre report` (or `make report`)")
+        print("results/metrics.json matches its inputs; every figure matches the results it was drawn from")
         return
     if args.from_predictions:
         evaluate.rescore_all()
@@ -116,6 +121,19 @@ def _diff(args) -> None:
     from filmgenre import diff
 
     print(diff.run(args.rev, "md" if args.md else "json" if args.json else "summary" if args.summary else "text"))
+
+
+def _figures(args) -> None:
+    from filmgenre import figure_index
+
+    found = {name: entry for wanted in args.figures for name, entry in figure_index.find(wanted).items()}
+    if args.figures and not found:
+        raise FilmgenreError(f"no figure {args.figures[0]!r} in {figure_index.index_path()}: give a figure's name, "
+                             "label or file (`filmgenre figures` lists them; `make report` draws them)")
+    stale = figure_index.stale()
+    for name, entry in (found or figure_index.entries()).items():
+        print(f"{name} ({entry.get('label') or 'no label'}){' STALE: ' + '; '.join(stale[name]) if name in stale else ''}"
+              f"\n  {figure_index.describe(name, entry, code=str)}")
 
 
 def _seeds(args) -> None:
@@ -257,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
     evaluate.add_argument("--check", action="store_true",
-                          help="only check that metrics.json still matches its inputs (exit 2 if stale)")
+                          help="only check that metrics.json still matches its inputs, and each figure in "
+                          "report/figures/ the results it was drawn from (exit 2 if stale)")
     evaluate.add_argument("--from-predictions", action="store_true",
                           help="predict nothing: recompute rules, metrics and intervals of every entry of "
                           "metrics.json from its results/NAME/predictions.csv (no model file needed)")
@@ -287,6 +306,17 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--summary", action="store_true",
                        help="a few lines: how many scores moved beyond noise, and which (what `make all` ends with)")
     diff.set_defaults(run=_diff)
+
+    figures = commands.add_parser(
+        "figures", help="where a figure comes from: the function, results files, commit and date that drew it",
+        description="Print the provenance of the figures in report/figures/ (from report/figures/index.json, "
+        "written as the report and the analysis draw them): each figure's files, the plotting function, the "
+        "results files it read with their SHA-256, the commit and the date, and whether it is stale (a results "
+        "file it read changed since). Name a figure by its name, its document label or its file; a copy of "
+        "a figure file elsewhere is found by its SHA-256. With no argument: every figure.",
+    )
+    figures.add_argument("figures", nargs="*", metavar="FIGURE", help="a figure's name, label or file")
+    figures.set_defaults(run=_figures)
 
     from filmgenre.seeds import SEEDS
 

@@ -51,6 +51,7 @@ SEEDS_FILE = "results/seeds.json"
 FILMS_FILE = "data/processed/films.csv"
 PAIRED = "paired bootstrap"
 APPROXIMATE = "approximate: the two stored intervals combined as if independent"
+NO_INTERVAL = "no interval: the films' genres are not prepared, or the two sides' films differ"
 
 
 class DiffError(FilmgenreError):
@@ -184,28 +185,26 @@ def compare_model(name: str, this: Results, against: Results, entries: tuple[dic
         for score, rule, suffix, metric in SCORES:
             section = split + suffix
             values = [entry.get(section, {}).get(metric) for entry in entries]
-            if None in values:  # results written before this score was
-                rows.append({"model": name, "split": split, "score": score, "rule": rule, "section": section,
-                             "metric": metric, "against": values[1], "this": values[0], "difference": None,
-                             "interval": None, "method": "not scored on both sides", "within_interval": None,
-                             "seed_range": None, "within_seeds": None})
-                continue
-            change = values[0] - values[1]
-            if same_output or values[0] == values[1]:
-                bounds, method = [0.0, 0.0], "identical"
-            elif (section, metric) in paired:
-                bounds, method = paired[section, metric], PAIRED
-            else:
-                bounds, method = _approximate(entries, section, metric), APPROXIMATE
-            spread = seed_range(seeds, name, section, metric)
-            rows.append({
-                "model": name, "split": split, "score": score, "rule": rule, "section": section, "metric": metric,
-                "against": values[1], "this": values[0], "difference": round(change, uncertainty.DIGITS),
-                "interval": bounds, "method": method if bounds else "no interval: genres of the films unknown",
-                "within_interval": None if bounds is None else bool(bounds[0] <= 0 <= bounds[1]),
-                "seed_range": spread, "within_seeds": None if spread is None else bool(abs(change) <= spread),
-            })
+            row = {"model": name, "split": split, "score": score, "rule": rule, "section": section, "metric": metric,
+                   "against": values[1], "this": values[0], "difference": None, "interval": None,
+                   "method": "not scored on both sides", "within_interval": None, "seed_range": None,
+                   "within_seeds": None}
+            if None not in values:  # else: results written before this score was
+                row |= _judged(values[0] - values[1], (
+                    ([0.0, 0.0], "identical") if same_output or values[0] == values[1]
+                    else (paired[section, metric], PAIRED) if (section, metric) in paired
+                    else (_approximate(entries, section, metric), APPROXIMATE)),
+                    seed_range(seeds, name, section, metric))
+            rows.append(row)
     return rows
+
+
+def _judged(change: float, interval: tuple[list[float] | None, str], spread: float | None) -> dict:
+    bounds, method = interval
+    return {"difference": round(change, uncertainty.DIGITS), "interval": bounds,
+            "method": method if bounds else NO_INTERVAL,
+            "within_interval": None if bounds is None else bool(bounds[0] <= 0 <= bounds[1]),
+            "seed_range": spread, "within_seeds": None if spread is None else bool(abs(change) <= spread)}
 
 
 def compare(this: Results, against: Results, labels: pd.DataFrame | None = None) -> dict:

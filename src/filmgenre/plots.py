@@ -17,17 +17,23 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from filmgenre import config, dataset, tables  # noqa: E402
+from filmgenre import config, dataset, figure_index, tables  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
+figure_index.watch(__file__)  # the results files each function below reads are noted for its figure
 
 
 def save(figure, name: str):
-    """Save as PNG and PDF under a stable name in report/figures/ and return the figure for display."""
+    """Save as PNG and PDF under a stable name in report/figures/ and return the figure for display.
+
+    Each save enters the figure in report/figures/index.json with what drew it and from which
+    results (``figure_index``), so a figure can be cited and checked for staleness."""
     folder = config.paths().figures
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix in ("png", "pdf"):
-        figure.savefig(folder / f"{name}.{suffix}", dpi=200, bbox_inches="tight")
+    written = [folder / f"{name}.{suffix}" for suffix in ("png", "pdf")]
+    for path in written:
+        figure.savefig(path, dpi=200, bbox_inches="tight")
+    figure_index.record(name, written)
     return figure
 
 
