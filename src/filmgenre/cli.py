@@ -120,7 +120,13 @@ def _evaluate(args) -> None:
 def _diff(args) -> None:
     from filmgenre import diff
 
-    print(diff.run(args.rev, "md" if args.md else "json" if args.json else "summary" if args.summary else "text"))
+    if args.summary:  # the end of `make all`, also where nothing can be compared (no git, no results)
+        try:
+            print(diff.run(args.rev, "summary"))
+        except diff.DiffError as error:
+            print(f"diff against {args.rev}: not compared: {error}")
+        return
+    print(diff.run(args.rev, "md" if args.md else "json" if args.json else "text"))
 
 
 def _figures(args) -> None:
@@ -296,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         "an approximation (both stored intervals combined as if independent: wider, marked approx.). "
         "Seeds: within the model's seed spread when the change is no larger than the range of its "
         "scores over the seeds of results/seeds.json. Models on one side only are listed as such. "
-        "Exit status 0 whatever changed; 2 for an unknown revision or missing results.",
+        "Exit status 0 whatever changed; 2 for an unknown revision or missing results (except with --summary).",
     )
     diff.add_argument("rev", nargs="?", default="HEAD", metavar="REV",
                       help="the git revision whose committed results to compare with (default: %(default)s)")
@@ -304,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--md", action="store_true", help="a Markdown table instead of the plain one")
     shown.add_argument("--json", action="store_true", help="JSON: every score with its interval and verdicts")
     shown.add_argument("--summary", action="store_true",
-                       help="a few lines: how many scores moved beyond noise, and which (what `make all` ends with)")
+                       help="a few lines: how many scores moved beyond noise, and which (what `make all` ends "
+                       "with; exit 0 even where nothing can be compared, saying why)")
     diff.set_defaults(run=_diff)
 
     figures = commands.add_parser(
