@@ -2,10 +2,10 @@
 
 The drawings of ``figure_drawings`` save through ``plots.save`` like the report's, and that
 module is watched like ``plots``: what each reads is credited to it. One real figure
-(``plots.confusion``) shows the report's own functions are covered too.
+(``plots.confusion``) shows the report's own functions are covered too. The labels and caption
+links of a rendered document are checked on the analysis itself (``tests/test_report.py``).
 """
 
-import re
 import shutil
 import subprocess
 
@@ -92,23 +92,3 @@ def test_the_section_anchors_every_entry_and_captions_link_only_to_listed_entrie
     linked = figure_index.link_captions(document)
     assert "![Losses. ([where it comes from](#source-fig-losses))](media/a.png){#fig-losses}" in linked
     assert "![Other.](media/b.png){#fig-other}" in linked
-
-
-def test_a_rendered_document_links_each_caption_to_its_entry(project, monkeypatch):
-    """The label comes from the document cell that drew the figure; the caption links to the entry."""
-    render = pytest.importorskip("filmgenre.render")
-    shutil.copytree(REPO / "results", project / "results")
-    monkeypatch.setenv("FILMGENRE_ROOT", str(project))  # the kernel's project
-    qmd = project / "analysis" / "doc.qmd"
-    qmd.parent.mkdir()
-    qmd.write_text('---\ntitle: Doc\nformat: html\nexecute:\n  echo: false\n---\n\n'
-                   '```{python}\n#| label: fig-confusion\n#| fig-cap: "The confusion."\n'
-                   'from filmgenre import plots\nplots.confusion("cnn")\n```\n\n'
-                   '## Figures and where they come from\n\n'
-                   '```{python}\n#| output: asis\nfrom filmgenre import figure_index\nprint(figure_index.section())\n```\n')
-    html = render.render_document(qmd, formats="html", output_dir=project / "out").outputs["html"].read_text()
-    entry = figure_index.entries()["confusion_cnn"]
-    assert entry["label"] == "fig-confusion" and entry["drawn_in"] == "analysis"
-    caption = re.search(r"<figcaption\b[^>]*>(.*?)</figcaption>", html, re.S)[1]
-    assert 'href="#source-fig-confusion"' in caption
-    assert 'id="source-fig-confusion"' in html

@@ -72,6 +72,10 @@ def test_the_analysis_renders_to_html_with_every_reference_resolved():
     assert html.count("<img") >= 9
     assert '<nav id="TOC"' in html and "<details>" in html, "a table of contents beside the text, long tables folded"
     assert not re.search(r">\s*-?\d+\.\d{4,}\s*<", html), "every number in a table to at most 3 decimals"
+    captions = re.findall(r"<figcaption\b[^>]*>(.*?)</figcaption>", html, re.S)
+    links = [re.search(r'href="#(source-[^"]+)"', caption) for caption in captions]
+    assert captions and all(links) and all(f'id="{link[1]}"' in html for link in links), \
+        "each figure's caption links to its entry in 'Figures and where they come from'"
 
 
 def test_the_reports_code_runs_without_loading_tensorflow():
