@@ -104,13 +104,17 @@ def _marked(top3: str, true_genres: set[str]) -> str:
     return "  ".join(marked)
 
 
-def _poster(axis, path) -> None:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        axis.imshow(np.asarray(image.convert("RGB")))
-    axis.set_anchor("N")
-    axis.axis("off")
+def _poster_pixels(film_id: str) -> np.ndarray | None:
+    """The film's original poster at full resolution, or ``None`` when it is not under data/raw
+    or ``prepare`` could not use it either (``open_poster`` refuses it before decoding)."""
+    path = dataset.raw_poster(film_id)
+    if path is None:
+        return None
+    try:
+        with dataset.open_poster(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (dataset.PosterError, OSError):
+        return None
 
 
 def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_bucket: int = 1, columns: int = 2,
@@ -127,9 +131,12 @@ def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_
                                left=0.005, right=0.995, top=0.995, bottom=0.005)
     for i, (_, film) in enumerate(samples.iterrows()):
         row, column = divmod(i, columns)
-        poster = dataset.raw_poster(film["Id"])
+        poster = _poster_pixels(film["Id"])
         if poster is not None:
-            _poster(figure.add_subplot(grid[row, 2 * column]), poster)
+            poster_axis = figure.add_subplot(grid[row, 2 * column])
+            poster_axis.imshow(poster)
+            poster_axis.set_anchor("N")
+            poster_axis.axis("off")
             text_axis = figure.add_subplot(grid[row, 2 * column + 1])
         else:
             text_axis = figure.add_subplot(grid[row, 2 * column:2 * column + 2])
