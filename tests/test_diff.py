@@ -45,7 +45,7 @@ def _entry(labels: pd.DataFrame, probabilities: np.ndarray) -> dict:
             entry[section] = evaluate.compute_metrics(truth, decisions, scores)
         if split == "test":
             resampled = uncertainty.bootstrap(truth, {"it": {"probabilities": scores, "predicted": predicted}})[0]["it"]
-    entry["intervals"] = {section: {metric: uncertainty.interval(values) for metric, values in scores.items()}
+    entry["intervals"] = {section: {metric: uncertainty.interval(scores[metric]) for metric in uncertainty.METRICS}
                           for section, scores in resampled.items()}
     return entry
 
@@ -66,7 +66,7 @@ def _write(root, labels: pd.DataFrame, models: dict[str, np.ndarray]) -> None:
 
 def _seeds(spread: float) -> dict:
     scores = {"mean": 0.5, "sd": spread / 2, "min": 0.5 - spread / 2, "max": 0.5 + spread / 2}
-    summary = {"seeds": [1, 2, 3]} | {section: {metric: scores for metric in uncertainty.METRICS}
+    summary = {"seeds": [1, 2, 3]} | {section: {metric: scores for *_, metric in diff.SCORES}
                                       for section in ("val", "val_macro_rule", "test", "test_macro_rule")}
     return {"models": {name: {"runs": [], "summary": summary} for name in ("same", "moved")}}
 

@@ -8,6 +8,9 @@ from filmgenre import config, plots
 FIGURES = {
     "genre_counts": lambda: plots.genre_counts(),
     "training_curves": lambda: plots.training_curves(("cnn", "lstm")),
+    "training_loss": lambda: plots.training_curves(("cnn", "lstm"), metrics=("loss",), name="training_loss"),
+    "modality_f1": lambda: plots.modality_differences([("lstm", "cnn"), ("minilm_head", "effnet_head")]),
+    "false_positives_lstm": lambda: plots.false_positives("lstm"),
     "per_genre": lambda: plots.per_genre(("cnn", "lstm")),
     "confusion_lstm": lambda: plots.confusion("lstm"),
     "sample_films": lambda: plots.sample_films(("cnn", "lstm"), per_bucket=1),
@@ -29,6 +32,22 @@ def test_figure_is_saved_as_png_and_pdf_under_its_stable_name(name):
         low, high = image.convert("L").getextrema()
         assert high - low > 50  # not blank
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+TEXT_WIDTH = 7.0  # inches: the report's A4 page less its 1.6 cm side margins
+IN_THE_REPORT = ["training_loss", "modality_f1", "false_positives_lstm"]
+
+
+@pytest.mark.parametrize("name", IN_THE_REPORT)
+def test_no_text_of_a_report_figure_prints_under_7_points(name):
+    """A figure wider than the text column is shrunk to fit it, and its text with it."""
+    from matplotlib.text import Text
+
+    figure = FIGURES[name]()
+    with Image.open(config.paths().figures / f"{name}.png") as image:
+        printed = min(1.0, TEXT_WIDTH / (image.size[0] / 200))  # saved at 200 dpi
+    sizes = [t.get_fontsize() for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    assert sizes and min(sizes) * printed >= 7, f"{name}: smallest text {min(sizes) * printed:.1f} pt in print"
 
 
 def test_the_marks_say_which_top_genres_are_true():

@@ -46,6 +46,11 @@ SCORES = (
     ("macro-AP", "", "", "average_precision_macro"),
 )
 RULES = {"": "rule", "_macro_rule": "macro_rule"}  # section suffix -> the entry's decision rule
+# Each score's name in ``uncertainty.bootstrap`` (and in the intervals of metrics.json): its macro
+# scores average a fixed set of genres, here the default, those with a positive film, as the
+# scores of metrics.json do (its stored intervals are over the genres with 10 test films or more).
+RESAMPLED = {"f1_micro": "f1_micro", "f1_macro": "f1_macro_fixed",
+             "average_precision_macro": "average_precision_macro_fixed"}
 METRICS_FILE = "results/metrics.json"
 SEEDS_FILE = "results/seeds.json"
 FILMS_FILE = "data/processed/films.csv"
@@ -142,9 +147,9 @@ def _paired(entries: tuple[dict, dict], tables: tuple[pd.DataFrame, pd.DataFrame
         split + suffix: evaluate.apply_rule(p, entry[rule]) for suffix, rule in rules.items()}}
         for side, p, entry in zip(("this", "against"), probabilities, entries)}
     resampled, _ = uncertainty.bootstrap(labels.loc[ids].to_numpy(dtype=np.int8), models)
-    return {(split + suffix, metric): uncertainty.interval(
-        resampled["this"][split + suffix][metric] - resampled["against"][split + suffix][metric])
-        for _, _, suffix, metric in SCORES if suffix in rules}
+    return {(split + suffix, metric): uncertainty.interval(resampled["this"][split + suffix][RESAMPLED[metric]]
+                                                         - resampled["against"][split + suffix][RESAMPLED[metric]])
+            for _, _, suffix, metric in SCORES if suffix in rules}
 
 
 def _approximate(entries: tuple[dict, dict], section: str, metric: str) -> list[float] | None:
@@ -153,7 +158,8 @@ def _approximate(entries: tuple[dict, dict], section: str, metric: str) -> list[
     Two runs of one model err on the same films, so their scores move together over resamples
     and the paired interval is narrower: this one is conservative.
     """
-    bounds = [entry.get("intervals", {}).get(section, {}).get(metric) for entry in entries]
+    stored = [entry.get("intervals", {}).get(section, {}) for entry in entries]
+    bounds = [found.get(metric) or found.get(RESAMPLED[metric]) for found in stored]  # older results: plain names
     if None in bounds:
         return None
     half = float(np.hypot(*[(high - low) / 2 for low, high in bounds]))
