@@ -9,7 +9,8 @@ import pytest
 
 pypdf = pytest.importorskip("pypdf")
 
-from filmgenre import config, render, tables  # noqa: E402
+from filmgenre import config, tables  # noqa: E402
+from filmgenre.preview import render  # noqa: E402
 
 REPORT = config.ROOT / "report" / "report.qmd"
 MARGIN_Y = float(render.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].removesuffix("cm")) / 2.54 * 72
@@ -204,7 +205,8 @@ def test_the_reports_code_runs_without_loading_tensorflow():
     script = (
         "import sys, matplotlib\n"
         "matplotlib.use('Agg')\n"
-        "from filmgenre import render, explain, seeds, fusion, uncertainty\n"
+        "from filmgenre import explain, seeds, fusion, uncertainty\n"
+        "from filmgenre.preview import render\n"
         f"document = render.parse_qmd({str(REPORT)!r})\n"
         "namespace = {}\n"
         "for cell in document.cells:\n"

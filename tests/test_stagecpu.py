@@ -3,7 +3,8 @@
 import sys
 from pathlib import Path
 
-from filmgenre import config, stagecpu
+from filmgenre import config
+from filmgenre.bench import stagecpu
 
 ZIP = Path("/data/Multimodal_IMDB_dataset.zip")
 

@@ -21,13 +21,13 @@ def test_comparison_has_every_model_and_baseline_with_its_metrics():
 
 
 def test_constant_prediction_is_the_priors_rule_applied():
-    from filmgenre import evaluate
+    from filmgenre import predictions, rules
 
     genres = tables.constant_prediction()
     assert genres == sorted(genres, key=config.GENRES.index) and 1 <= len(genres) <= 3
     assert "Drama" in genres  # the most frequent genre, on 54% of the films
-    probabilities = evaluate.read_predictions("prior")[config.GENRES].to_numpy()[:1]
-    chosen = evaluate.apply_rule(probabilities, METRICS["models"]["prior"]["rule"])[0]
+    probabilities = predictions.read_predictions("prior")[config.GENRES].to_numpy()[:1]
+    chosen = rules.apply_rule(probabilities, METRICS["models"]["prior"]["rule"])[0]
     assert genres == [g for g, on in zip(config.GENRES, chosen) if on]
 
 
