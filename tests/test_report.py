@@ -148,6 +148,10 @@ def test_the_analysis_renders_to_html_with_every_reference_resolved(analysis):
     assert not re.search(r"<thead>\s*<tr[^>]*>(?:\s*<th[^>]*>\s*</th>)+\s*</tr>", html), "no empty header row"
     before = html[:html.find("<table")]
     assert before.count("<details") == before.count("</details>"), "the first table is not folded away"
+    captions = re.findall(r"<figcaption\b[^>]*>(.*?)</figcaption>", html, re.S)
+    links = [re.search(r'href="#(source-[^"]+)"', caption) for caption in captions]
+    assert captions and all(links) and all(f'id="{link[1]}"' in html for link in links), \
+        "each figure's caption links to its entry in 'Figures and where they come from'"
 
 
 _FIT_SCRIPT = """<style>td { overflow-wrap: normal !important; word-break: normal !important; }</style>

@@ -99,15 +99,20 @@ def _evaluate(args) -> None:
     from filmgenre import artifacts, evaluate, fusion, provenance, uncertainty
 
     if args.check:
+        from filmgenre import figure_index
+
         metrics = artifacts.read_metrics(required=True)
-        stale = provenance.stale(metrics)
+        stale, figures = provenance.stale(metrics), figure_index.stale()
         for name, reasons in stale.items():
             print(f"{name}: stale ({'; '.join(reasons)})")
         for name in provenance.committed_only(metrics):
             print(f"{name}: committed result, not retrained by `make all` (`make extras` retrains it)")
-        if stale:
-            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)")
-        print("results/metrics.json matches its inputs")
+        for name, reasons in figures.items():
+            print(f"figure {name}: stale ({'; '.join(reasons)})")
+        if stale or figures:
+            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)" if stale else
+                                 "some figures are stale: run `filmgenre report` (or `make report`)")
+        print("results/metrics.json matches its inputs; every figure matches the results it was drawn from")
         return
     if args.from_predictions:
         evaluate.rescore_all()
@@ -115,6 +120,31 @@ def _evaluate(args) -> None:
         evaluate.evaluate_all(args.names or None)
     fusion.fuse_best()
     uncertainty.add_to_metrics(resamples=args.resamples)
+
+
+def _diff(args) -> None:
+    from filmgenre import diff
+
+    if args.summary:  # the end of `make all`, also where nothing can be compared (no git, no results)
+        try:
+            print(diff.run(args.rev, "summary"))
+        except diff.DiffError as error:
+            print(f"diff against {args.rev}: not compared: {error}")
+        return
+    print(diff.run(args.rev, "md" if args.md else "json" if args.json else "text"))
+
+
+def _figures(args) -> None:
+    from filmgenre import figure_index
+
+    found = {name: entry for wanted in args.figures for name, entry in figure_index.find(wanted).items()}
+    if args.figures and not found:
+        raise FilmgenreError(f"no figure {args.figures[0]!r} in {figure_index.index_path()}: give a figure's name, "
+                             "label or file (`filmgenre figures` lists them; `make report` draws them)")
+    stale = figure_index.stale()
+    for name, entry in (found or figure_index.entries()).items():
+        print(f"{name} ({entry.get('label') or 'no label'}){' STALE: ' + '; '.join(stale[name]) if name in stale else ''}"
+              f"\n  {figure_index.describe(name, entry, code=str)}")
 
 
 def _seeds(args) -> None:
@@ -284,13 +314,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
     evaluate.add_argument("--check", action="store_true",
-                          help="only check that metrics.json still matches its inputs (exit 2 if stale)")
+                          help="only check that metrics.json still matches its inputs, and each figure in "
+                          "report/figures/ the results it was drawn from (exit 2 if stale)")
     evaluate.add_argument("--from-predictions", action="store_true",
                           help="predict nothing: recompute rules, metrics and intervals of every entry of "
                           "metrics.json from its results/NAME/predictions.csv (no model file needed)")
     evaluate.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                           help="bootstrap resamples of the test films (default: %(default)s)")
     evaluate.set_defaults(run=_evaluate)
+
+    diff = commands.add_parser(
+        "diff", help="what a rerun changed: every model's scores against the committed results, beyond noise or not",
+        description="Compare results/metrics.json of the working tree with the one committed at REV "
+        "(default HEAD: after `make all`, what the rerun changed). For every model, its validation and "
+        "test micro- and macro-F1 under both decision rules and its macro average precision on both "
+        "sides, the change, and two verdicts. Bootstrap: the change is within noise when the 95% "
+        "interval of the change contains 0; the interval is a paired bootstrap (both sides' "
+        "predictions.csv rescored on the same resampled films, as `filmgenre evaluate` computes the "
+        "intervals in metrics.json), which needs data/processed/films.csv; without it, test scores get "
+        "an approximation (both stored intervals combined as if independent: wider, marked approx.). "
+        "Seeds: within the model's seed spread when the change is no larger than the range of its "
+        "scores over the seeds of results/seeds.json. Models on one side only are listed as such. "
+        "Exit status 0 whatever changed; 2 for an unknown revision or missing results (except with --summary).",
+    )
+    diff.add_argument("rev", nargs="?", default="HEAD", metavar="REV",
+                      help="the git revision whose committed results to compare with (default: %(default)s)")
+    shown = diff.add_mutually_exclusive_group()
+    shown.add_argument("--md", action="store_true", help="a Markdown table instead of the plain one")
+    shown.add_argument("--json", action="store_true", help="JSON: every score with its interval and verdicts")
+    shown.add_argument("--summary", action="store_true",
+                       help="a few lines: how many scores moved beyond noise, and which (what `make all` ends "
+                       "with; exit 0 even where nothing can be compared, saying why)")
+    diff.set_defaults(run=_diff)
+
+    figures = commands.add_parser(
+        "figures", help="where a figure comes from: the function, results files, commit and date that drew it",
+        description="Print the provenance of the figures in report/figures/ (from report/figures/index.json, "
+        "written as the report and the analysis draw them): each figure's files, the plotting function, the "
+        "results files it read with their SHA-256, the commit and the date, and whether it is stale (a results "
+        "file it read changed since). Name a figure by its name, its document label or its file; a copy of "
+        "a figure file elsewhere is found by its SHA-256. With no argument: every figure.",
+    )
+    figures.add_argument("figures", nargs="*", metavar="FIGURE", help="a figure's name, label or file")
+    figures.set_defaults(run=_figures)
 
     from filmgenre.seeds import SEEDS
 

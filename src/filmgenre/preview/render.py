@@ -48,7 +48,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from filmgenre import FilmgenreError
+from filmgenre import FilmgenreError, figure_index
 
 from filmgenre.files import atomic_path
 
@@ -736,7 +736,7 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
         build = Path(tmp)
         for target in dict.fromkeys(targets):
             writer = "html" if target == "html" else "typst"
-            markdown = _document_markdown(doc, nb, meta, numbers, build, writer, warnings)
+            markdown = figure_index.link_captions(_document_markdown(doc, nb, meta, numbers, build, writer, warnings))
             metadata, args, header = _pandoc_metadata(meta, writer, stem)
             (build / ("style.html" if target == "html" else "header.typ")).write_text(header, encoding="utf-8")
             with atomic_path(out_dir / f"{stem}.{target}") as output:
