@@ -5,6 +5,7 @@ work there, so the tests and the Quarto documents call the same code as the CLI.
 """
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -196,7 +197,7 @@ def _report(args) -> None:
     artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
 
     for output in render.report(config.ROOT, quarto=args.quarto):
-        print(output)
+        print(os.path.relpath(output))  # where it is from here: _output/report/report.pdf from the project
     _readme(args)
 
 
