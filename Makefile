@@ -97,8 +97,8 @@ results/metrics.json: $(addprefix models/,$(addsuffix .keras,$(MODELS))) models/
 
 evaluate: results/metrics.json
 
-results/explain/summary.json: results/metrics.json src/filmgenre/explain.py | $(INSTALLED)
-	$(call progress,stage 5/6 explain: occlusion; poster ablations; word attribution; calibration)
+results/explain/summary.json: results/metrics.json src/filmgenre/explain.py src/filmgenre/leakage.py | $(INSTALLED)
+	$(call progress,stage 5/6 explain: occlusion; poster ablations; word attribution; calibration; genre names)
 	$(FILMGENRE) explain
 
 explain: results/explain/summary.json

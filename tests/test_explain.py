@@ -65,6 +65,20 @@ def test_a_colour_only_model_scores_the_same_on_shuffled_posters():
     assert scores["shuffled"] == scores["original"]
 
 
+def test_ablation_margins_over_a_reference_are_paired_differences_of_the_scores():
+    images = np.random.default_rng(4).integers(0, 256, (80, 16, 16, 3), dtype=np.uint8)
+    labels = np.zeros((80, N_GENRES), dtype=np.int8)
+    labels[(images[..., 0] > 128).mean(axis=(1, 2)) > 0.5, DRAMA] = 1
+    labels[:, HORROR] = np.arange(80) % 2  # a genre the poster tells nothing about
+    constant = np.full((80, N_GENRES), 0.3)
+    rows = explain.ablation_scores(colour_only, images, labels, {"kind": "global", "threshold": 0.5},
+                                   ("prior", constant, {"kind": "global", "threshold": 0.2}))
+    by_kind = {row["posters"]: row for row in rows}
+    assert by_kind["shuffled"]["macro-AP margin"] == by_kind["original"]["macro-AP margin"] > 0
+    for row in rows:
+        assert row["micro-F1 margin low"] <= row["micro-F1 margin"] <= row["micro-F1 margin high"]
+
+
 def keyed_on_ghost(texts):
     """A toy text model: Horror is likely exactly when the overview says 'ghost'."""
     out = np.full((len(texts), N_GENRES), 0.2)

@@ -106,13 +106,27 @@ def test_prose_numbers_agree_with_the_tables_they_describe(rendered):
     published = re.search(r"our fusion's (\d\.\d{3}) micro-F1 and (\d\.\d{3}) macro-F1", text)
     assert published and (_number(published[1]), _number(published[2])) == (
         cell("fusion", "micro-F1"), cell("fusion", "macro-F1"))
-    # the ablation: the CNN's margins over the prior, as Table 2 shows them
-    ablation = tables.ablation_margins()
-    shown = re.search(r"on grayscale \(([+-]\d\.\d{3})\) or on pixel-shuffled posters \(([+-]\d\.\d{3})\)", text)
-    assert shown and (_number(shown[1]), _number(shown[2])) == tuple(
-        round(ablation.loc["cnn", kind], 3) for kind in ("grayscale", "shuffled"))
-    # the seed spreads quoted for the fusion's members, and the gap of their seed means, are Table 1's
+    # the ablation: the CNN's margins over the prior and their intervals, as Table 2 shows them
+    ablation = tables.ablation_with_intervals()
+    ablation.index = ablation.index.to_series().replace("", None).ffill()  # the model names only head their group
+    cnn = ablation.loc["cnn"].set_index("posters")
+    shown = re.search(r"the CNN's micro-F1 margin is ([+-]\d\.\d{3} \[[^]]*\]) on grayscale and "
+                      r"([+-]\d\.\d{3} \[[^]]*\]) on shuffled posters", text)
+    assert shown and [shown[1], shown[2]] == [
+        cnn.loc[kind, "micro-F1 \u2212 prior"].replace("\u00a0", " ").replace("\u2212", "-") for kind in ("grayscale", "shuffled")]
+    # the macro rule: the macro-F1 lead it narrows starts from Table 1's cells
     poster_member = tables.metrics()["models"]["fusion"]["fusion"]["poster"]
+    narrows = re.search(r"lead over \S+ narrows from ([+-]\d\.\d{3})", text)
+    assert narrows and abs(_number(narrows[1]) - (cell(text_member, "macro-F1") - cell(poster_member, "macro-F1"))) <= 0.0015
+    # genre names: the abstract quotes the masked lead the Results derive, and the share bound follows from both leads
+    leads = re.search(r"goes from ([+-]\d\.\d{3}) \[[^]]*\] to ([+-]\d\.\d{3}) \[[^]]*\] micro-F1", text)
+    abstract = re.search(r"and by ([+-]\d\.\d{3}) \[[^]]*\] with genre names masked", text)
+    assert leads and abstract and abstract[1] == leads[2]
+    for found, overviews in zip(leads.groups(), ("original", "masked")):
+        assert _number(found) == round(tables.leakage_change(text_member, poster_member, overviews=overviews)["difference"], 3)
+    bound = re.search(r"at most (\d+)% of the text's lead", text)
+    assert bound and abs(int(bound[1]) - 100 * (1 - _number(leads[2]) / _number(leads[1]))) <= 1
+    # the seed spreads quoted for the fusion's members, and the gap of their seed means, are Table 1's
 
     def seeds(model):  # (mean, sd) of the table's seed column
         return [_number(v.strip("\u00a0 ")) for v in results.loc[model, "micro-F1, seeds"].split("\u00b1")]

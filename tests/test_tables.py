@@ -1,7 +1,9 @@
 """The report's tables read the committed results and agree with metrics.json."""
 
 import json
+import re
 
+import pandas as pd
 import pytest
 
 from filmgenre import config, tables
@@ -56,9 +58,35 @@ def test_the_false_positive_table_counts_films_given_a_genre_they_do_not_have():
 def test_ablation_margins_are_the_scores_minus_the_priors():
     margins = tables.ablation_margins()
     scores = tables.ablation()
-    prior = METRICS["models"]["prior"]["test"]["f1_micro"]
-    assert margins.loc["cnn", "shuffled"] == pytest.approx(scores.loc["cnn", "shuffled"] - prior)
+    prior = METRICS["models"]["prior"]["test"]
+    assert margins.loc["cnn", "shuffled"] == pytest.approx(scores.loc["cnn", "shuffled"] - prior["f1_micro"], abs=2e-5)
     assert list(margins.columns) == ["original", "grayscale", "shuffled"]
+    ap = tables.ablation_margins("macro-AP")
+    assert ap.loc["cnn", "original"] == pytest.approx(
+        tables.ablation("macro-AP").loc["cnn", "original"] - prior["average_precision_macro_fixed"], abs=2e-5)
+
+
+def test_the_ablation_table_gives_each_margin_inside_its_interval_and_names_each_model_once():
+    table = tables.ablation_with_intervals()
+    raw = tables.explain("ablation")
+    assert [name for name in table.index if name] == list(dict.fromkeys(raw["model"]))
+    assert table["posters"].tolist() == raw["posters"].tolist()
+    for cell in table["macro-AP \u2212 prior"]:
+        middle, low, high = (float(v.replace("\u2212", "-")) for v in re.findall(r"[+\u2212]\d\.\d{3}", cell))
+        assert low <= middle <= high
+
+
+def test_word_lists_rank_only_words_above_the_floor_and_show_the_top_ones():
+    lists = tables.word_lists(["lstm"], top=3)
+    floor = tables.explain_summary()["word_min_count"]
+    for cell in lists["lstm: words that raise it (films)"]:
+        counts = [int(n) for n in re.findall(r"\((\d+)\)", cell)]
+        assert 0 < len(counts) <= 3 and min(counts) >= floor
+
+
+def test_self_named_genres_are_found_through_words_made_from_the_name():
+    lists = pd.DataFrame({"words": ["romantic (12), love (40)", "ghost (11)"]}, index=["Romance", "Horror"])
+    assert tables.self_named(lists) == ["Romance"]
 
 
 def test_per_genre_tables_keep_na_as_a_genre_and_skip_empty_genres():

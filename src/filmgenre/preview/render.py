@@ -63,6 +63,10 @@ _CITATION = re.compile(r"(?<![\w@`\\])-?@([A-Za-z0-9_][\w:.#$%&+?<>~/-]*[\w])")
 _BIB_KEY = re.compile(r"^\s*@\w+\s*\{\s*([^,\s]+)\s*,", re.M)
 XREF_KINDS = {"fig": "Figure", "tbl": "Table"}
 _IMAGE_EXTENSIONS = {"image/png": ".png", "image/svg+xml": ".svg", "image/jpeg": ".jpg"}
+# Quarto's fig-format per target (``format: typst`` draws SVG: vector figures in the PDF) and
+# the inline backend's name and the output's mime type of each.
+_FIGURE_FORMATS = {"html": "png", "pdf": "svg"}
+_FIGURE_MIMES = {"png": "image/png", "retina": "image/png", "svg": "image/svg+xml", "jpeg": "image/jpeg"}
 
 
 class RenderError(FilmgenreError):
@@ -377,6 +381,18 @@ def declared_formats(meta: dict) -> list[str]:
     return list(dict.fromkeys(out)) or ["html"]
 
 
+def figure_format(meta: dict, target: str) -> str:
+    """The ``fig-format`` a target's figures are drawn in: the format's own option, the document's,
+    or Quarto's default (png for HTML, svg for Typst)."""
+    formats = meta.get("format") if isinstance(meta.get("format"), dict) else {}
+    names = ("html",) if target == "html" else ("typst", "pdf")
+    own = next((formats[n] for n in names if isinstance(formats.get(n), dict)), {})
+    chosen = str(own.get("fig-format") or meta.get("fig-format") or _FIGURE_FORMATS[target])
+    if chosen not in _FIGURE_MIMES:
+        raise RenderError(f"fig-format {chosen!r}: the preview draws {', '.join(_FIGURE_MIMES)}")
+    return chosen
+
+
 def default_output_dir(qmd_path: Path | str, root: Path | str | None = None) -> Path:
     """Where Quarto would write a document's outputs: ``<root>/<output-dir>/<folder>``."""
     qmd_path = Path(qmd_path).resolve()
@@ -410,12 +426,13 @@ def project_documents(root: Path | str) -> list[Path]:
 # --------------------------------------------------------------------------- execution
 
 _SETUP_CODE = """\
-def _filmgenre_setup(width, height, dpi):
+def _filmgenre_setup(width, height, dpi, formats):
     try:
         import matplotlib
     except ImportError:
         return
     get_ipython().run_line_magic("matplotlib", "inline")  # first: activating it resets rcParams
+    get_ipython().run_line_magic("config", f"InlineBackend.figure_formats = {formats!r}")
     matplotlib.rcParams.update({"figure.figsize": (width, height), "figure.dpi": dpi, "savefig.dpi": dpi})
 
 
@@ -442,11 +459,12 @@ def _cell_options(cell: QmdCell, meta: dict) -> dict:
     return {**(meta.get("execute") or {}), **cell.options}
 
 
-def build_notebook(doc: QmdDocument, meta: dict):
+def build_notebook(doc: QmdDocument, meta: dict, targets: Iterable[str] = ("html",)):
     """The notebook nbclient executes: a hidden setup cell, then the document's cells.
 
-    Each markdown cell with inline expressions is preceded by a code cell evaluating them,
-    so they see the state of the code above. ``metadata.filmgenre`` maps cells back."""
+    The setup draws each figure in the ``fig-format`` of every one of ``targets``. Each markdown
+    cell with inline expressions is preceded by a code cell evaluating them, so they see the
+    state of the code above. ``metadata.filmgenre`` maps cells back."""
     import nbformat
 
     def cell(role: str, new, source: str, **info):
@@ -458,7 +476,8 @@ def build_notebook(doc: QmdDocument, meta: dict):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     size = (float(meta.get("fig-width") or 7), float(meta.get("fig-height") or 5), int(meta.get("fig-dpi") or 150))
-    cell("setup", nbformat.v4.new_code_cell, _SETUP_CODE + f"_filmgenre_setup{size!r}")
+    formats = sorted({"png" if (f := figure_format(meta, t)) == "retina" else f for t in targets})
+    cell("setup", nbformat.v4.new_code_cell, _SETUP_CODE + f"_filmgenre_setup{(*size, formats)!r}")
     for index, qmd_cell in enumerate(doc.cells):
         where = {"cell": index, "line": qmd_cell.line}
         if qmd_cell.kind == "markdown":
@@ -521,7 +540,7 @@ def _pandoc_text(text: str, to: str, reader: str = PANDOC_MARKDOWN) -> str:
 
 
 def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int], media: Path,
-                   target: str, warnings: list[str]) -> str:
+                   target: str, warnings: list[str], figure_mime: str = "image/png") -> str:
     """A code cell as Quarto shows it: echoed code, then its outputs, the last figure and the
     first table captioned (and numbered when the cell's label is ``fig-``/``tbl-``)."""
     if options.get("include") is False:
@@ -541,7 +560,7 @@ def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int
     anchored = table_done = False
     for i, out in enumerate(nb_cell.outputs):
         data = out.get("data", {})
-        mime = next((m for m in _IMAGE_EXTENSIONS if m in data), None)
+        mime = figure_mime if figure_mime in data else next((m for m in _IMAGE_EXTENSIONS if m in data), None)
         html = data.get("text/html", "")
         if out.output_type == "stream":
             text = _ANSI.sub("", out.text)
@@ -584,7 +603,9 @@ def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int
 
 def _document_markdown(doc: QmdDocument, nb, meta: dict, numbers: dict[str, int], media: Path,
                        target: str, warnings: list[str]) -> str:
-    """The executed document as pandoc markdown for ``target`` (``html`` or ``typst``)."""
+    """The executed document as pandoc markdown for ``target`` (``html`` or ``typst``), each
+    figure in that target's ``fig-format``."""
+    figure_mime = _FIGURE_MIMES[figure_format(meta, "html" if target == "html" else "pdf")]
     executed = {c.metadata["filmgenre"]["cell"]: c for c in nb.cells
                 if c.metadata["filmgenre"]["role"] in ("code", "inline")}
     parts = []
@@ -595,7 +616,8 @@ def _document_markdown(doc: QmdDocument, nb, meta: dict, numbers: dict[str, int]
             values = ast.literal_eval(result.data["text/plain"]) if result else []
             parts.append(_prose(cell.source, numbers, values, doc.path.parent))
         else:
-            parts.append(_code_markdown(cell, nb_cell, _cell_options(cell, meta), numbers, media, target, warnings))
+            parts.append(_code_markdown(cell, nb_cell, _cell_options(cell, meta), numbers, media, target, warnings,
+                                        figure_mime))
     return "\n\n".join(p for p in parts if p.strip()) + "\n"
 
 
@@ -726,7 +748,7 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
             problems.append("citation key(s) not in the bibliography: " + ", ".join(check.missing))
         raise RenderError(f"{qmd_path}: " + "; ".join(problems))
     numbers = number_labels(check.labels)
-    nb = execute_notebook(build_notebook(doc, meta), qmd_path.parent, qmd_path)
+    nb = execute_notebook(build_notebook(doc, meta, targets), qmd_path.parent, qmd_path)
 
     out_dir = Path(output_dir).resolve() if output_dir else default_output_dir(qmd_path, root)
     result = RenderResult(qmd_path, {}, nb, check.labels, check.references, numbers)
