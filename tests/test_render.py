@@ -1,4 +1,5 @@
-"""Tests of filmgenre.preview.render: the Quarto-less fallback renderer (nbclient + pandoc + typst)."""
+"""Tests of filmgenre.preview.render (and its notebook execution): the Quarto-less fallback renderer
+(nbclient + pandoc + typst)."""
 
 import re
 import textwrap
@@ -166,12 +167,6 @@ def test_undefined_reference_is_an_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_duplicate_label_is_reported():
-    text = "```{python}\n#| label: fig-a\n1\n```\n\n```{python}\n#| label: fig-a\n2\n```\n\n@fig-a\n"
-    check = render.check_references(text)
-    assert check.duplicates == ["fig-a"] and not check.ok
-
-
 def test_raising_cell_fails_with_document_and_cell(tmp_path):
     qmd = tmp_path / "boom.qmd"
     qmd.write_text(textwrap.dedent("""\
@@ -206,57 +201,6 @@ def test_error_true_cell_renders_its_traceback(tmp_path):
     result = render.render_document(qmd, formats="html", output_dir=tmp_path)
     html = result.outputs["html"].read_text(encoding="utf-8")
     assert "KeyError" in html and "tolerated" in html and "After." in html
-
-
-def test_parse_qmd_cells_options_and_fences():
-    doc = render.parse_qmd(Path("x.qmd"), text=textwrap.dedent("""\
-        ---
-        title: T
-        ---
-
-        Text `{python} a` here.
-
-        ````markdown
-        ```{python}
-        not_a_cell()
-        ```
-        ````
-
-        ```{python}
-        #| label: fig-x
-        #| fig-cap: "A: caption"
-        #| echo: false
-        plot()
-        ```
-        """))
-    kinds = [c.kind for c in doc.cells]
-    assert kinds == ["markdown", "code"]
-    assert "not_a_cell()" in doc.cells[0].source
-    code = doc.cells[1]
-    assert code.options == {"label": "fig-x", "fig-cap": "A: caption", "echo": False}
-    assert code.code == "plot()" and code.line == 13
-    assert render.inline_expressions(doc.cells[0].source) == ["a"]
-    assert doc.meta["title"] == "T"
-
-
-def test_cell_options_are_yaml():
-    doc = render.parse_qmd(Path("x.qmd"), text=textwrap.dedent("""\
-        ```{python}
-        #| label: tbl-a
-        #| tbl-cap: "Scores, by model"
-        #| warning: false
-        #| fig-subcap:
-        #|   - one
-        #|   - two
-        x = 1
-        ```
-        """))
-    (cell,) = doc.cells
-    assert cell.options == {"label": "tbl-a", "tbl-cap": "Scores, by model", "warning": False,
-                            "fig-subcap": ["one", "two"]}
-    assert cell.code == "x = 1" and cell.source.startswith("#| label: tbl-a")
-    with pytest.raises(render.RenderError, match="line 1"):
-        render.parse_qmd(Path("x.qmd"), text="```{python}\n#| label: [unclosed\n1\n```\n")
 
 
 def test_project_config_and_render_list(tmp_path):
