@@ -66,14 +66,18 @@ def test_ablation_margins_are_the_scores_minus_the_priors():
         tables.ablation("macro-AP").loc["cnn", "original"] - prior["average_precision_macro_fixed"], abs=2e-5)
 
 
-def test_the_ablation_table_gives_each_margin_inside_its_interval_and_names_each_model_once():
+def test_the_ablation_table_gives_each_margin_inside_its_interval_in_one_group_per_score():
     table = tables.ablation_with_intervals()
     raw = tables.explain("ablation")
-    assert [name for name in table.index if name] == list(dict.fromkeys(raw["model"]))
-    assert table["posters"].tolist() == raw["posters"].tolist()
-    for cell in table["macro-AP \u2212 prior"]:
+    models = list(dict.fromkeys(raw["model"]))
+    assert [label for label in table.index if label] == ["micro-F1", "macro-AP"]
+    assert table["model"].tolist() == models * 2 and list(table.columns[1:]) == list(dict.fromkeys(raw["posters"]))
+    for cell in table.iloc[:, 1:].to_numpy().ravel():
         middle, low, high = (float(v.replace("\u2212", "-")) for v in re.findall(r"[+\u2212]\d\.\d{3}", cell))
         assert low <= middle <= high
+    shuffled_ap = table.iloc[len(models):].set_index("model").at["cnn", "shuffled"]
+    found = raw.set_index(["model", "posters"]).loc[("cnn", "shuffled")]
+    assert shuffled_ap.startswith(tables.number(found["macro-AP margin"], sign=True))
 
 
 def test_word_lists_rank_only_words_above_the_floor_and_show_the_top_ones():

@@ -359,10 +359,10 @@ def explain_text(name: str, texts: Sequence[str], genres: Sequence[str], log=pri
 def leakage_models() -> tuple[list[str], str | None]:
     """The text models re-scored on masked overviews, and the poster model they are set against:
     the fusion's two members (the best text and poster models `make all` trains, chosen on
-    validation), the assignment's LSTM and the TF-IDF baseline, those with a decision rule."""
+    validation) and the TF-IDF baseline (whose coefficients show the names), those with a rule."""
     entries = artifacts.read_metrics().get("models", {})
     members = entries.get("fusion", {}).get("fusion", {})
-    texts = [n for n in dict.fromkeys([members.get("text"), "lstm", "tfidf_logreg"]) if n in entries]
+    texts = [n for n in dict.fromkeys([members.get("text"), "tfidf_logreg"]) if n in entries]
     return texts, members.get("poster") if members.get("poster") in entries else None
 
 
@@ -418,10 +418,11 @@ def _write(name: str, frame: pd.DataFrame, replace_models: bool = False) -> None
 
 
 def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None, occlusion_films: int = 200,
-        word_films: int | None = None, log=print) -> dict:
+        word_films: int | None = None, name_leakage: bool = True, log=print) -> dict:
     """The `filmgenre explain` stage: write ``results/explain/{ablation,occlusion,words,tfidf_terms,
     calibration}.csv``, ``leakage.json`` and ``summary.json`` (settings, seconds per part); the example maps to
-    ``occlusion_examples.npz`` (git-ignored)."""
+    ``occlusion_examples.npz`` (git-ignored). Without ``name_leakage`` the committed ``leakage.json``
+    stays (explaining one more model need not re-score the text models on masked overviews)."""
     default_posters, default_texts = default_models()
     posters = default_posters if posters is None else list(posters)
     texts = default_texts if texts is None else list(texts)
@@ -468,9 +469,10 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     _write("tfidf_terms", tfidf_terms(*fitted_tfidf(), genres))
     seconds["tfidf terms"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    files.write_json(out / "leakage.json", genre_name_leakage(test, log))
-    seconds["leakage"] = time.perf_counter() - started
+    if name_leakage:
+        started = time.perf_counter()
+        files.write_json(out / "leakage.json", genre_name_leakage(test, log))
+        seconds["leakage"] = time.perf_counter() - started
 
     earlier = artifacts.read_json(out / "summary.json", SUMMARY_FIX, {})  # models explained by earlier runs stay listed
     summary = {"posters": list(dict.fromkeys(filter(_still_known, earlier.get("posters", []) + posters))),
