@@ -1,6 +1,7 @@
 """Tests of filmgenre.preview.render (and its notebook execution): the Quarto-less fallback renderer
 (nbclient + pandoc + typst)."""
 
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -118,6 +119,27 @@ def test_the_pdf_draws_figures_as_vectors_as_quartos_typst_does(demo):
     page = pypdf.PdfReader(str(demo.outputs["pdf"])).pages[0]
     assert _raster_images(page.get("/Resources")) == 0, "no figure is a raster image"
     assert "Demo curve" in page.extract_text()
+
+
+def _kernels_started_here() -> list[str]:
+    """ipykernel processes whose parent is this process (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_text().rsplit(")", 1)[1].split()[1]
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if parent == str(os.getpid()) and "ipykernel" in command:
+            found.append(command)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_kernel_is_shut_down_once_the_document_is_rendered(demo):
+    # Left running, every rendered document keeps a kernel alive until the renderer exits, and
+    # its CPU time is missing from the stage's CPU seconds (RUSAGE_CHILDREN counts reaped children).
+    assert demo.outputs["html"].is_file() and _kernels_started_here() == []
 
 
 def test_cross_references_are_numbered_in_order_of_appearance(demo):

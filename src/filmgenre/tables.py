@@ -8,7 +8,9 @@ import json
 
 import pandas as pd
 
-from filmgenre import config
+from filmgenre import config, figure_index
+
+figure_index.record_tables(__file__)  # each tbl- cell of a rendered document: which results made it
 
 
 def _results():

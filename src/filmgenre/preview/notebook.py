@@ -95,7 +95,7 @@ def execute_notebook(nb, cwd: Path, document: Path, timeout: int = 600):
         client = NotebookClient(nb, km=kernel, timeout=timeout, resources={"metadata": {"path": str(cwd)}},
                                 on_cell_start=lambda cell, **_: running.update(info=cell.metadata.get("filmgenre", {})))
         try:
-            client.execute()
+            client.execute()  # a client given its kernel manager does not shut the kernel down
         except Exception as exc:  # CellExecutionError, timeouts, dead kernels
             info = running.get("info", {})
             label, line = info.get("label"), info.get("line")
@@ -104,4 +104,7 @@ def execute_notebook(nb, cwd: Path, document: Path, timeout: int = 600):
             ename, evalue = getattr(exc, "ename", type(exc).__name__), ANSI_ESCAPE.sub("", str(getattr(exc, "evalue", exc)))
             raise RenderError(f"{document}: {where} raised {ename}: {evalue}\n\n{ANSI_ESCAPE.sub('', str(exc)).strip()}",
                               cell=label or (f"line {line}" if line else None), ename=ename) from exc
+        finally:
+            if kernel.has_kernel:  # else it runs on until this process exits, its CPU time uncounted
+                kernel.shutdown_kernel(now=True)
     return nb
