@@ -256,9 +256,8 @@ def goals() -> pd.DataFrame:
     """
     rows = []
     models = metrics()["models"]
-    for reads, (micro_goal, macro_goal) in GOALS.items():
-        kinds = ("model",) if reads != "posters+overviews" else ("derived",)
-        candidates = {n: e for n, e in models.items() if e["kind"] in kinds and n not in config.EXTRA_MODELS
+    for reads, (micro_goal, macro_goal) in GOALS.items():  # fusions: the late one and the learned ones
+        candidates = {n: e for n, e in models.items() if e["kind"] in ("model", "derived") and n not in config.EXTRA_MODELS
                       and config.MODALITY.get(e["reads"], e["reads"]) == reads}
         if not candidates:
             continue
@@ -595,3 +594,12 @@ def class_weight(name: str) -> dict | None:
              "test_macro": (run["test"]["f1_macro"], committed["test"]["f1_macro"])}
     found["keep"] = found["macro"] > 0 and found["micro"] >= -0.01
     return found
+
+
+def gate_per_genre(name: str = "gmu") -> pd.DataFrame:
+    """How much each genre's decisions lean on the poster in a gated fusion (``gates``): the genres
+    with test films, the gate's mean (1 = poster only) and the share of units leaning on the poster."""
+    from filmgenre import gates
+
+    table = gates.read_table(name)
+    return table[table["films"] > 0].set_index("genre")
