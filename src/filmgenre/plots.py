@@ -61,7 +61,7 @@ def training_curves(names=("cnn", "lstm"), baseline: str | None = "prior", metri
     names = [n for n in names if (config.paths().results / n / "history.csv").exists()]
     floor = tables.metrics()["models"].get(baseline, {}).get("val", {}).get("cross_entropy") if baseline else None
     rows, columns = (1, len(names)) if len(metrics) == 1 else (len(names), len(metrics))
-    figure, axes = plt.subplots(rows, columns, figsize=(7.0, 1.2 * rows + 0.3), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(7.0, 1.2 * rows + 0.15), squeeze=False)
     panels = iter(axes.flat)
     for model in names:
         history = tables.history(model)
@@ -129,7 +129,7 @@ def false_positives(name: str = "lstm", min_films: int = 10):
     test films, labelled with that number), column h, the films of g predicted h although h is
     not one of their genres. Counts, not shares, so a genre weighs by its films."""
     table = tables.false_positives(name, min_films)
-    figure, axis = plt.subplots(figsize=(7.0, 2.7))
+    figure, axis = plt.subplots(figsize=(7.0, 3.2))
     sns.heatmap(table, ax=axis, cmap="rocket_r", annot=True, fmt="d", annot_kws={"size": 8},
                 cbar_kws={"label": "films", "shrink": 0.8}, linewidths=0.3, linecolor="white",
                 xticklabels=True, yticklabels=True, mask=table == 0)
