@@ -21,7 +21,7 @@ EXTRA_MODELS := poster_cnn effnet_finetune
 TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)
 EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py baselines.py uncertainty.py)
 
-.PHONY: all extras install prepare encode train evaluate explain explain-encoders report seeds test clean help
+.PHONY: all extras install prepare encode train evaluate explain explain-encoders report seeds test mutants clean help
 
 # One line as each stage starts: which, and the minutes since `make` started (training
 # adds a line per epoch with an estimate of what remains of the model).
@@ -39,6 +39,7 @@ help:
 	@echo "make prepare | encode | train | evaluate | explain | report   one stage (and what it needs)"
 	@echo "make seeds                                          retrain the spec and best models with 3 seeds (see results/seeds.json)"
 	@echo "make test                                           the test suite"
+	@echo "make mutants                                        mutation testing of the rules, fusion, intervals, split, writes, weights reader"
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -107,6 +108,12 @@ seeds: results/metrics.json | $(INSTALLED)
 
 test: $(INSTALLED)
 	FILMGENRE_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest -q
+
+# Not in `test` nor CI: mutmut mutates the code whose bugs would change a claim and runs the fast
+# tests against each mutant; the score goes to results/bench.json `mutants` (tools/mutants.py).
+mutants: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[mutants]'
+	$(BIN)/python tools/mutants.py
 
 clean:
 	rm -rf data/processed models logs _output

@@ -4,7 +4,7 @@ histogram reads colours; all fitted on the training split of the tiny dataset.""
 import numpy as np
 import pytest
 
-from conftest import COLOURS, WORDS
+from conftest import COLOURS, WORDS, training_words
 from filmgenre import baselines, config, evaluate
 from filmgenre.dataset import Films
 
@@ -97,3 +97,11 @@ def test_poster_histogram_reads_the_genre_tints(tiny):
     assert [GENRES[PLANTED[i]] for i in tinted[:, PLANTED].argmax(axis=1)] == list(COLOURS)
     prior_val, = baselines.run("prior", [tiny["val"]], train=tiny["train"])
     assert val_micro_f1(val, tiny["val"]) > val_micro_f1(prior_val, tiny["val"])
+
+
+def test_the_tfidf_vocabulary_is_the_training_films_words(unseen_words):
+    """Validation and test overviews here are words no training film has: none may be a TF-IDF term."""
+    train = baselines.training_films("tfidf_logreg")
+    vectorizer, _ = baselines.fit_tfidf(train)
+    terms = {word for term in vectorizer.get_feature_names_out() for word in term.split()}
+    assert terms and terms <= training_words(train.overviews)

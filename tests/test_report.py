@@ -16,8 +16,25 @@ MARGIN_Y = float(render.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"]
 
 
 @pytest.fixture(scope="module")
-def rendered():
-    return render.render_document(REPORT, formats=("html", "pdf"))
+def documents(tmp_path_factory):
+    """A scratch project with the documents and the committed results: rendering writes its
+    figures and outputs there (the document kernels find it through FILMGENRE_ROOT), never into
+    the working tree."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("documents") / "project"
+    for folder in ("report", "analysis", "results"):
+        shutil.copytree(config.ROOT / folder, root / folder, ignore=shutil.ignore_patterns("figures", "*.ipynb"))
+    shutil.copy(config.ROOT / "_quarto.yml", root / "_quarto.yml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", root)
+        patch.setenv("FILMGENRE_ROOT", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def rendered(documents):
+    return render.render_document(documents / "report" / "report.qmd", formats=("html", "pdf"))
 
 
 def test_every_cell_ran_without_error(rendered):
@@ -63,8 +80,8 @@ def test_numbers_in_the_text_come_from_metrics_json(rendered):
     assert "{python}" not in text and "?@" not in text
 
 
-def test_the_analysis_renders_to_html_with_every_reference_resolved():
-    analysis = config.ROOT / "analysis" / "analysis.qmd"
+def test_the_analysis_renders_to_html_with_every_reference_resolved(documents):
+    analysis = documents / "analysis" / "analysis.qmd"
     assert not render.check_references(analysis).undefined
     result = render.render_document(analysis)
     html = result.outputs["html"].read_text(encoding="utf-8")
@@ -74,7 +91,7 @@ def test_the_analysis_renders_to_html_with_every_reference_resolved():
     assert not re.search(r">\s*-?\d+\.\d{4,}\s*<", html), "every number in a table to at most 3 decimals"
 
 
-def test_the_reports_code_runs_without_loading_tensorflow():
+def test_the_reports_code_runs_without_loading_tensorflow(documents):
     """The documents read results/ only, so rendering them never pays TensorFlow's start-up
     (several CPU seconds per document kernel): every code cell of the report, and the modules
     the analysis's tables and figures import, run in a fresh interpreter without it."""
@@ -82,14 +99,14 @@ def test_the_reports_code_runs_without_loading_tensorflow():
         "import sys, matplotlib\n"
         "matplotlib.use('Agg')\n"
         "from filmgenre import render, explain, seeds, fusion, uncertainty\n"
-        f"document = render.parse_qmd({str(REPORT)!r})\n"
+        f"document = render.parse_qmd({str(documents / 'report' / 'report.qmd')!r})\n"
         "namespace = {}\n"
         "for cell in document.cells:\n"
         "    if cell.kind == 'code':\n"
         "        exec(cell.code, namespace)\n"
         "print(sorted(module for module in ('tensorflow', 'keras') if module in sys.modules))\n"
     )
-    finished = subprocess.run([sys.executable, "-c", script], cwd=REPORT.parent, capture_output=True, text=True,
-                              timeout=300)
+    finished = subprocess.run([sys.executable, "-c", script], cwd=documents / "report", capture_output=True,
+                              text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert finished.stdout.strip().splitlines()[-1] == "[]"

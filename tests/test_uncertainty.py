@@ -1,8 +1,11 @@
+import json
+import time
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score
 
-from filmgenre import evaluate, uncertainty
+from filmgenre import config, evaluate, uncertainty
 
 
 def _toy(films=300, genres=6, seed=0):
@@ -15,7 +18,8 @@ def _toy(films=300, genres=6, seed=0):
 
 def test_resample_counts_draw_every_film_count_times_and_are_seeded():
     counts = uncertainty.resample_counts(50, resamples=20, seed=3)
-    assert counts.shape == (20, 50) and (counts.sum(axis=1) == 50).all()
+    assert counts.shape == (20, 50) and counts.dtype == np.int32 and (counts.sum(axis=1) == 50).all()
+    assert (counts.sum(axis=0) > 0).all()  # every film, the first and the last too, can be drawn
     np.testing.assert_array_equal(counts, uncertainty.resample_counts(50, resamples=20, seed=3))
     assert not np.array_equal(counts, uncertainty.resample_counts(50, resamples=20, seed=4))
 
@@ -33,13 +37,23 @@ def test_scores_at_the_identity_resample_are_sklearns():
         average_precision_score(labels[:, present], probabilities[:, present], average="macro"), abs=1e-12)
     metrics = evaluate.compute_metrics(labels, predicted, probabilities, genres=list("abcdef"))
     assert f1["f1_macro"][0] == pytest.approx(metrics["f1_macro"], abs=1e-12)
+    one = uncertainty.f1_scores(labels[:, :1], predicted[:, :1], identity)  # one genre: macro = micro
+    assert one["f1_macro"][0] == one["f1_micro"][0] == pytest.approx(f1_score(labels[:, 0], predicted[:, 0]))
+    assert uncertainty.macro_average_precision(labels[:, :1], probabilities[:, :1], identity)[0] == pytest.approx(
+        average_precision_score(labels[:, 0], probabilities[:, 0]), abs=1e-12)
 
 
 def test_a_resample_is_the_same_as_sklearn_with_film_weights():
     """A film drawn twice counts twice: the same as sklearn with that film's weight 2."""
     labels, probabilities = _toy(films=120, seed=1)
+    labels[:, 5] = 0
+    labels[7, 5] = 1  # a genre of one film, absent from some resamples, present once in others
+    probabilities[:, 5] = np.linspace(0.9, 0.1, 120)
+    labels[np.argmin(probabilities[:, 4]), 4] = 1  # the least probable film is a positive (last tie group)
     predicted = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.4})
-    counts = uncertainty.resample_counts(len(labels), resamples=3, seed=0)
+    predicted[:, 3] = 0  # a genre never predicted: its F1 is 0, still in the macro average
+    counts = uncertainty.resample_counts(len(labels), resamples=8, seed=0)
+    assert (counts[:, 7] == 0).any() and (counts[:, 7] == 1).any()
     f1 = uncertainty.f1_scores(labels, predicted, counts)
     average_precision = uncertainty.macro_average_precision(labels, probabilities, counts)
     for row, weights in enumerate(counts):
@@ -72,8 +86,9 @@ def test_identical_models_differ_by_exactly_zero_and_different_ones_measurably()
     resampled, _ = uncertainty.bootstrap(labels, models, resamples=300)
     same = uncertainty.difference(resampled["a"]["test"]["f1_micro"], resampled["b"]["test"]["f1_micro"], 0.0)
     assert same == {"difference": 0.0, "interval": [0.0, 0.0], "measurable": False}
-    better = uncertainty.difference(resampled["a"]["test"]["f1_macro"], resampled["noise"]["test"]["f1_macro"], 0.3)
-    assert better["measurable"] and better["interval"][0] > 0
+    better = uncertainty.difference(resampled["a"]["test"]["f1_macro"], resampled["noise"]["test"]["f1_macro"],
+                                    0.31234567)
+    assert better["measurable"] and better["interval"][0] > 0 and better["difference"] == 0.312346
 
 
 def test_the_interval_covers_the_estimate_and_narrows_with_more_films():
@@ -102,3 +117,42 @@ def test_claims_cover_the_reports_comparisons_for_whatever_models_exist():
         ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("fusion", "effnet_head"), ("fusion", "glove_lstm")]
     del entries["poster_histogram"]
     assert ("cnn", "poster_histogram") not in uncertainty.claims(entries)
+
+
+def test_a_bootstrap_interval_of_a_known_distribution_has_the_stated_level():
+    """One genre, every film positive, the model right on half of 1,000 films: a resample drawing
+    R right films has micro-F1 2R / (n + R), R ~ Binomial(1000, 0.5). So the 95 % interval is the
+    F1 at R's 2.5th and 97.5th percentiles (469 and 531): [0.6385, 0.6937]; a 90 % one would be
+    [0.6431, 0.6894]."""
+    from scipy.stats import binom
+
+    n = 1000
+    labels = np.ones((n, 1), dtype=np.int8)
+    predicted = (np.arange(n) % 2).astype(np.int8)[:, None]
+    model = {"probabilities": predicted.astype(float), "predicted": {"test": predicted}}
+    started = time.perf_counter()
+    resampled, about = uncertainty.bootstrap(labels, {"m": model}, resamples=4000, seed=3)
+    took = time.perf_counter() - started
+    values = resampled["m"]["test"]["f1_micro"]
+    np.testing.assert_array_equal(resampled["m"]["test"]["f1_macro"], values)  # one genre: macro = micro
+    again, _ = uncertainty.bootstrap(labels, {"m": model}, resamples=4000, seed=3)
+    np.testing.assert_array_equal(again["m"]["test"]["f1_micro"], values)  # seeded
+    assert set(about) == {"resamples", "seed", "level", "films", "unit", "seconds"}
+    assert {key: about[key] for key in ("resamples", "seed", "films", "unit")} == {
+        "resamples": 4000, "seed": 3, "films": n, "unit": "test films, each with all its genres"}
+    assert 0 < about["seconds"] <= took + 0.01 and about["seconds"] == round(about["seconds"], 2)
+    low, high = uncertainty.interval(values)
+    assert [low, high] == pytest.approx([2 * r / (n + r) for r in binom.ppf([0.025, 0.975], n, 0.5)], abs=0.0015)
+    assert np.mean((values >= low) & (values <= high)) == pytest.approx(0.95, abs=0.005)
+    assert about["level"] == 0.95
+    assert uncertainty.interval(np.linspace(0, 1, 100_001)) == [0.025, 0.975]
+
+
+def test_every_committed_interval_holds_its_point_estimate():
+    metrics = json.loads((config.ROOT / "results" / "metrics.json").read_text())
+    assert metrics["bootstrap"]["level"] == 0.95  # what the report and the README call them
+    for name, entry in metrics["models"].items():
+        for section in uncertainty.SECTIONS:
+            for metric in uncertainty.METRICS:
+                low, high = entry["intervals"][section][metric]
+                assert low <= entry[section][metric] <= high, (name, section, metric)
