@@ -7,8 +7,11 @@ own words into the overviews), so a few epochs of training move the metrics.
 import csv
 import io
 import os
+import struct
 import subprocess
+import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +48,42 @@ def poster_bytes(colour, flavour: str, seed: int) -> bytes:
     else:
         image.save(buffer, "JPEG")
     return buffer.getvalue()
+
+
+def png_bomb(path: Path, width: int, height: int) -> Path:
+    """A valid grayscale PNG of zeros, compressed row by row: a small file (1.7 MB at 20,000 x
+    20,000) that decodes into a huge image; it is never whole in memory here."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    squeeze, row = zlib.compressobj(1), bytes(width + 1)  # each row: filter byte 0, then the pixels
+    body = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale, no interlace
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="session")
+def poster_bomb(tmp_path_factory) -> Path:
+    """A 20,000 x 20,000 PNG named .jpg: 1,144 MiB once decoded as RGB."""
+    return png_bomb(tmp_path_factory.mktemp("bomb") / "bomb.jpg", 20_000, 20_000)
+
+
+# Runs a command and writes its peak RSS (KiB) to a file. The command is forked from this small
+# process: a child forked from the test process starts with the test process's own peak
+# (fork, or vfork then exec, carries the parent's high-water mark into ru_maxrss).
+PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+            "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+            "sys.exit(code)")
+
+
+def run_cli_measured(arguments: list[str], root: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """``filmgenre ARGUMENTS`` in a subprocess on project ``root``, and its peak RSS in MiB."""
+    peak = root.parent / "peak_rss_kib"
+    command = [sys.executable, "-c", PEAK_RSS, str(peak), sys.executable, "-m", "filmgenre.cli", *arguments]
+    finished = subprocess.run(command, env={**os.environ, "FILMGENRE_ROOT": str(root)}, capture_output=True,
+                              text=True, timeout=600)
+    return finished, int(peak.read_text()) / 1024  # ru_maxrss is in KiB on Linux
 
 
 def film_rows(count: int, seed: int = 0) -> list[dict]:

@@ -294,6 +294,13 @@ def _rows(root, name, split):
     return predictions[predictions["split"] == split]
 
 
+def described(found):
+    """A rule (or a list of candidates) as metrics.json records it: with its description, for the report."""
+    if isinstance(found, list):
+        return [candidate | {"rule": described(candidate["rule"])} for candidate in found]
+    return found | {"description": evaluate.describe_rule(found)}
+
+
 def test_metrics_json_matches_metrics_recomputed_from_the_written_files(evaluated):
     root, metrics, lines = evaluated
     assert json.loads((root / "results/metrics.json").read_text()) == metrics
@@ -332,7 +339,7 @@ def test_metrics_json_matches_metrics_recomputed_from_the_written_files(evaluate
         val = _rows(root, name, "val")
         val_labels = films.loc[val["Id"], GENRES].to_numpy().astype(int)
         rule, candidates = evaluate.choose_rule(val[GENRES].to_numpy(), val_labels)
-        assert rule == entry["rule"] and candidates == entry["rule_candidates"]
+        assert described(rule) == entry["rule"] and described(candidates) == entry["rule_candidates"]
         assert entry["val"]["f1_micro"] == max(c["val_f1_micro"] for c in candidates)
         assert entry["excluded_genres"] == entry["test"]["excluded_genres"]
         assert len(entry["excluded_genres"]) == 21  # the tiny dataset has 4 genres
@@ -417,7 +424,7 @@ def test_the_macro_rule_and_its_per_genre_scores_are_recorded(evaluated):
         val, test = _rows(root, name, "val"), _rows(root, name, "test")
         rule, candidates = evaluate.choose_rule(val[GENRES].to_numpy(), films.loc[val["Id"], GENRES].to_numpy(),
                                                 objective="macro")
-        assert rule == entry["macro_rule"] and candidates == entry["macro_rule_candidates"]
+        assert described(rule) == entry["macro_rule"] and described(candidates) == entry["macro_rule_candidates"]
         labels = films.loc[test["Id"], GENRES].to_numpy().astype(int)
         predicted = evaluate.apply_rule(test[GENRES].to_numpy(), rule)
         present = labels.sum(axis=0) > 0
@@ -458,7 +465,15 @@ def test_intervals_and_comparisons_are_added_for_every_entry(evaluated):
             for metric in uncertainty.METRICS:
                 low, high = entry["intervals"][section][metric]
                 assert 0 <= low <= high <= 1
-    assert list(metrics["comparisons"]) == ["cnn_vs_poster_histogram", "lstm_vs_tfidf_logreg", "lstm_vs_cnn"]
+    assert list(metrics["comparisons"]) == ["cnn_vs_poster_histogram", "lstm_vs_tfidf_logreg", "cnn_vs_prior",
+                                            "lstm_vs_prior", "lstm_vs_cnn"]
+    assert set(metrics["comparisons"]["lstm_vs_cnn"]["per_genre"]) == set(metrics["bootstrap"]["macro_genres"])
+    for entry in metrics["models"].values():
+        assert entry["val"]["cross_entropy"] > 0 and entry["rule_transfer"]["gap"] >= -1e-9
+        assert set(entry["calibration"]["ece_per_genre"]) == set(metrics["bootstrap"]["macro_genres"])
+    top1 = metrics["agreement"]["cnn_vs_lstm"]["top1_test"]
+    counts = metrics["agreement"]["cnn_vs_lstm"]["counts"]
+    assert (top1["only_a_right"], top1["only_b_right"]) == (counts["only cnn right"], counts["only lstm right"])
     difference = metrics["comparisons"]["lstm_vs_cnn"]["test"]["f1_micro"]
     expected = metrics["models"]["lstm"]["test"]["f1_micro"] - metrics["models"]["cnn"]["test"]["f1_micro"]
     assert difference["difference"] == pytest.approx(expected, abs=1e-6)

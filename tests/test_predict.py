@@ -2,12 +2,13 @@
 overview, a film of the dataset by its Id, the fusion, the JSON output and every clear error."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import COLOURS, copy_project, poster_bytes
+from conftest import COLOURS, copy_project, poster_bytes, run_cli_measured
 from filmgenre import cli, config, evaluate, fusion, predict
 
 GENRES = config.GENRES
@@ -101,10 +102,49 @@ def test_clear_errors(trained, arguments, message):
 def test_an_undecodable_poster_is_named(trained, tmp_path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"this is not an image")
-    with pytest.raises(predict.PredictError, match=r"broken\.jpg: cannot be decoded as an image"):
+    with pytest.raises(predict.PredictError, match=r"broken\.jpg: not a readable image"):
         predict.predict(poster=broken, overview="a ghost")
     assert cli.main(["predict", "--poster", str(broken)]) == 2  # the CLI prints the error and exits 2
-    assert "broken.jpg: cannot be decoded" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"error: {broken}: not a readable image (empty, damaged, or another kind "
+                                       "of file). Pass a JPEG, PNG, GIF or BMP poster.\n")
+
+
+def cut_short(flavour: str):
+    def make(path):
+        whole = poster_bytes(COLOURS["Drama"], flavour, seed=5)
+        path.write_bytes(whole[:len(whole) // 2])  # the header reads, the pixels stop halfway
+    return make
+
+
+@pytest.mark.parametrize("make, message", [
+    (cut_short("rgb"), r"damaged or cut short: its pixels cannot be decoded\. Pass an intact copy"),
+    (cut_short("png"), r"damaged or cut short: its pixels cannot be decoded\. Pass an intact copy"),
+    (lambda path: path.write_bytes(b""), r"not a readable image \(empty, damaged, or another kind of file\)\. Pass"),
+    (lambda path: path.mkdir(), r"a folder, not a file\. Pass the path of a poster image"),
+])
+def test_every_poster_error_is_one_line_in_the_users_words(tmp_path, make, message):
+    """Checked before any model loads, so no trained model is needed; TensorFlow's op text
+    (``{{function_node ...}}``) never reaches the user."""
+    path = tmp_path / "poster.jpg"
+    make(path)
+    with pytest.raises(predict.PredictError) as raised:
+        predict.read_inputs(poster=path, overview="a ghost")
+    text = str(raised.value)
+    assert re.fullmatch(rf"{re.escape(str(path))}: {message}.*\.", text) and "\n" not in text
+    assert "function_node" not in text and "{{" not in text
+
+
+def test_an_oversized_poster_stops_predict_in_one_line_without_being_decoded(tmp_path, poster_bomb):
+    root = tmp_path / "project"
+    finished, peak_mib = run_cli_measured(["predict", "--poster", str(poster_bomb), "--overview", "a ghost"], root)
+    assert finished.returncode == 2
+    errors = [line for line in finished.stderr.splitlines() if not re.match(r"[EIW]\d{4} |WARNING: All log", line)]
+    assert errors == [f"error: {poster_bomb}: 20,000 x 20,000 pixels, over the limit of {config.MAX_POSTER_PIXELS:,} "
+                      "pixels for a poster (config.MAX_POSTER_PIXELS); not decoded. Pass a smaller copy of the image "
+                      "(a few hundred pixels a side is plenty)."]
+    # TensorFlow loaded, the poster never decoded: below this one poster's 1,144 MiB as RGB
+    # (decoding it first, as before, peaked at 2,008 MiB).
+    assert peak_mib < 20_000 * 20_000 * 3 / 2**20
 
 
 def test_no_trained_model_at_all(prepared):

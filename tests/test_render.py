@@ -285,3 +285,49 @@ def test_include_in_header_text_follows_the_preview_header():
 def test_page_fill_of_a_page_with_a_few_lines_is_small(demo):
     (fill,) = render.page_fill(demo.outputs["pdf"], margin=2.5 / 2.54 * 72)
     assert 0.2 < fill < 1.0
+
+
+CITED = textwrap.dedent(
+    '''\
+    ---
+    title: Cited
+    bibliography: refs.bib
+    ---
+
+    As shown before [@knuth1984; @efron1993], and by @knuth1984 alone; @fig-x is no citation.
+
+    ![A figure](dot.png){#fig-x}
+
+    ## References
+    '''
+)
+BIB = """@book{knuth1984, author = {Knuth, Donald E.}, title = {The {TeX}book}, publisher = {Addison-Wesley}, year = {1984}}
+@book{efron1993, author = {Efron, Bradley and Tibshirani, Robert J.}, title = {An Introduction to the Bootstrap},
+  publisher = {Chapman \\& Hall}, year = {1993}}
+"""
+
+
+def test_citations_are_checked_against_the_bibliography(tmp_path):
+    (tmp_path / "refs.bib").write_text(BIB, encoding="utf-8")
+    (tmp_path / "cited.qmd").write_text(CITED, encoding="utf-8")
+    check = render.check_references(tmp_path / "cited.qmd")
+    assert check.citations == ["knuth1984", "efron1993"] and not check.missing and check.ok
+    (tmp_path / "cited.qmd").write_text(CITED.replace("@efron1993", "@efron1994"), encoding="utf-8")
+    assert render.check_references(tmp_path / "cited.qmd").missing == ["efron1994"]
+    with pytest.raises(render.RenderError, match="efron1994"):
+        render.render_document(tmp_path / "cited.qmd", formats="html")
+
+
+def test_citations_become_author_year_and_a_reference_list(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "white").save(tmp_path / "dot.png")
+    (tmp_path / "refs.bib").write_text(BIB, encoding="utf-8")
+    (tmp_path / "cited.qmd").write_text(CITED, encoding="utf-8")
+    result = render.render_document(tmp_path / "cited.qmd", formats=("html", "pdf"), output_dir=tmp_path / "out")
+    html = _html_text(result.outputs["html"].read_text(encoding="utf-8"))
+    pdf = _norm(" ".join(page.extract_text() for page in pypdf.PdfReader(str(result.outputs["pdf"])).pages))
+    for text in (html, pdf):
+        assert "(Knuth 1984; Efron and Tibshirani 1993)" in text and "Knuth (1984) alone" in text
+        assert "Addison-Wesley" in text and "Tibshirani. 1993" in text  # the reference list
+        assert "?" not in text and "Figure 1" in text

@@ -9,7 +9,7 @@ import pytest
 
 pypdf = pytest.importorskip("pypdf")
 
-from filmgenre import config, render  # noqa: E402
+from filmgenre import config, render, tables  # noqa: E402
 
 REPORT = config.ROOT / "report" / "report.qmd"
 MARGIN_Y = float(render.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].removesuffix("cm")) / 2.54 * 72
@@ -54,41 +54,160 @@ def test_the_title_block_names_no_placeholder_author(rendered):
     assert "filmgenre" not in first[:3]
 
 
-def test_every_reference_points_at_a_label():
+def test_every_reference_points_at_a_label_and_every_citation_at_the_bibliography():
     check = render.check_references(REPORT)
     assert check.references and not check.undefined
-    assert {"fig-curves", "fig-per-genre", "fig-confusion", "fig-samples", "tbl-results", "tbl-ablation",
+    assert {"fig-curves", "fig-false-positives", "fig-modality", "tbl-results", "tbl-ablation",
             "tbl-words"} <= set(check.labels)
+    assert len(check.citations) >= 10 and not check.missing
+
+
+def test_the_report_has_the_sections_of_a_paper(rendered):
+    text = _text(rendered)
+    headings = ["Question and data", "Method", "Results", "Conclusion", "Limitations", "References"]
+    positions = [text.find(heading) for heading in headings]
+    assert -1 not in positions and positions == sorted(positions), positions
+
+
+def test_citations_resolve_into_the_reference_list(rendered):
+    text = _text(rendered)
+    assert not re.search(r"\b[a-z]+\d{4}[a-z]*\?", text), "citeproc marks a missing key with '?'"
+    references = text[text.rfind("References"):]
+    for author, year in [("Arevalo", "2017"), ("Efron", "1993"), ("McNemar", "1947"), ("Sechidis", "2011")]:
+        assert re.search(rf"\({author}( et al\.| and \w+)? {year}", text), f"{author} {year} not cited in the text"
+        assert author in references and year in references
+    html = rendered.outputs["html"].read_text(encoding="utf-8")
+    assert 'id="refs"' in html and "Arevalo" in html
 
 
 def test_every_figure_file_is_a_non_empty_image_and_pdf(rendered):
     from PIL import Image
 
-    for name in ["training_curves", "per_genre", "confusion_lstm", "sample_films"]:
+    for name in ["training_loss", "false_positives_lstm", "modality_f1"]:
         with Image.open(config.paths().figures / f"{name}.png") as image:
             assert image.size[0] > 100 and image.size[1] > 100
         assert (config.paths().figures / f"{name}.pdf").stat().st_size > 1000
 
 
-def test_numbers_in_the_text_come_from_metrics_json(rendered):
-    metrics = json.loads((config.ROOT / "results" / "metrics.json").read_text())["models"]
-    pdf = rendered.outputs["pdf"]
-    text = " ".join(page.extract_text() for page in pypdf.PdfReader(pdf).pages)
-    text = re.sub(r"\s+", " ", text)
-    assert f"micro-F1 of {metrics['prior']['test']['f1_micro']:.3f}" in text
-    assert f"LSTM {metrics['lstm']['test']['f1_micro']:.3f}" in text
+def _text(rendered) -> str:
+    pages = pypdf.PdfReader(rendered.outputs["pdf"]).pages
+    text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pages))
+    return text.replace("\u2212", "-").replace("\u2019", "'")  # one minus sign, typographic apostrophes
+
+
+def _number(text: str) -> float:
+    return float(text.replace("\u2212", "-"))
+
+
+def test_prose_numbers_agree_with_the_tables_they_describe(rendered):
+    """Each number the prose states about a model must be the one its table shows (to rounding)."""
+    text = _text(rendered)
     assert "{python}" not in text and "?@" not in text
+    results = tables.results_with_intervals().set_index("model")
+
+    def cell(model, column):  # the score of a table cell, without its interval
+        return _number(results.loc[model, column].split("\u00a0")[0])
+
+    # the CNN's gain over the prior, and the fusion's over its text member: differences of Table 1's cells
+    gain = re.search(r"micro-F1 is above the prior's by (?:only )?([+-]\d\.\d{3})", text)
+    assert gain and abs(_number(gain[1]) - (cell("cnn", "micro-F1") - cell("prior", "micro-F1"))) <= 0.0015
+    text_member = tables.metrics()["models"]["fusion"]["fusion"]["text"]
+    fusion = re.search(r"gains only ([+-]\d\.\d{3}) \[[^]]*\] micro-F1 over " + text_member, text)
+    assert fusion and abs(_number(fusion[1]) - (cell("fusion", "micro-F1") - cell(text_member, "micro-F1"))) <= 0.0015
+    # the fixed-threshold scores, and the fusion's scores in the comparison with published work
+    fixed = re.search(r"both networks score below their tuned rule \((\d\.\d{3}) and (\d\.\d{3}), against "
+                      r"(\d\.\d{3}) for the prior", text)
+    assert fixed and [_number(v) for v in fixed.groups()] == [
+        _number(results.loc[m, "micro-F1 at 0.5"]) for m in ("cnn", "lstm", "prior")]
+    published = re.search(r"our fusion's (\d\.\d{3}) micro-F1 and (\d\.\d{3}) macro-F1", text)
+    assert published and (_number(published[1]), _number(published[2])) == (
+        cell("fusion", "micro-F1"), cell("fusion", "macro-F1"))
+    # the ablation: the CNN's margins over the prior, as Table 2 shows them
+    ablation = tables.ablation_margins()
+    shown = re.search(r"on grayscale \(([+-]\d\.\d{3})\) or on pixel-shuffled posters \(([+-]\d\.\d{3})\)", text)
+    assert shown and (_number(shown[1]), _number(shown[2])) == tuple(
+        round(ablation.loc["cnn", kind], 3) for kind in ("grayscale", "shuffled"))
+    # the seed spread quoted for the fusion's text member is Table 1's
+    spread = re.search(r"seed SDs of " + text_member + r" \((\d\.\d{3})\)", text)
+    assert spread and spread[1] == results.loc[text_member, "micro-F1, seeds"].split("\u00b1")[1].strip("\u00a0 ")
 
 
-def test_the_analysis_renders_to_html_with_every_reference_resolved(documents):
-    analysis = documents / "analysis" / "analysis.qmd"
-    assert not render.check_references(analysis).undefined
-    result = render.render_document(analysis)
-    html = result.outputs["html"].read_text(encoding="utf-8")
+def test_the_report_uses_one_minus_sign_and_one_percent_style(rendered):
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(rendered.outputs["pdf"]).pages)
+    assert not re.search(r"(?<![\w-])-\d", text), "a hyphen used as a minus sign"
+    assert not re.search(r"\d %", text), "'95 %': the report writes '95%'"
+
+
+@pytest.fixture(scope="module")
+def analysis(documents):
+    document = documents / "analysis" / "analysis.qmd"
+    assert not render.check_references(document).undefined
+    return render.render_document(document).outputs["html"]
+
+
+def test_the_analysis_renders_to_html_with_every_reference_resolved(analysis):
+    html = analysis.read_text(encoding="utf-8")
     assert "{python}" not in html and "?@" not in html
     assert html.count("<img") >= 9
     assert '<nav id="TOC"' in html and "<details>" in html, "a table of contents beside the text, long tables folded"
     assert not re.search(r">\s*-?\d+\.\d{4,}\s*<", html), "every number in a table to at most 3 decimals"
+    cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", html, flags=re.S)
+    assert cells and not [c for c in cells if re.fullmatch(r"\s*(True|False|NaN|nan|\.\.\.|…)\s*", c)]
+    assert not [c for c in cells if re.search(r"\d[eE][+-]\d", c)], "no scientific notation"
+    assert not re.search(r"<thead>\s*<tr[^>]*>(?:\s*<th[^>]*>\s*</th>)+\s*</tr>", html), "no empty header row"
+    before = html[:html.find("<table")]
+    assert before.count("<details") == before.count("</details>"), "the first table is not folded away"
+
+
+_FIT_SCRIPT = """<style>td { overflow-wrap: normal !important; word-break: normal !important; }</style>
+<script>
+window.addEventListener('load', () => {
+  const found = [...document.querySelectorAll('table')].map((table, i) => {
+    const figure = table.closest('figure');
+    const caption = table.caption || (figure && figure.querySelector('figcaption'));
+    const room = table.parentElement.getBoundingClientRect();
+    const cells = [...table.querySelectorAll('td, th')];
+    const right = Math.max(table.getBoundingClientRect().right, ...cells.map(c => c.getBoundingClientRect().right));
+    const clipped = cells.filter(c => {
+      const text = document.createRange();
+      text.selectNodeContents(c);
+      const box = c.getBoundingClientRect(), content = text.getBoundingClientRect();
+      return content.width > 0 && (content.right > box.right + 1 || content.left < box.left - 1);
+    }).length;
+    return {table: caption ? caption.textContent.trim().slice(0, 60) : 'table ' + (i + 1), clipped,
+            width: Math.round(right - room.left), room: Math.round(room.width)};
+  });
+  document.body.setAttribute('data-fit', JSON.stringify(found));
+});
+</script>"""
+
+
+def _tables_too_wide(html: str, width: int, folder) -> list[dict]:
+    """The tables of ``html`` wider than their column, or with a clipped cell, in headless Chromium
+    at a window ``width`` px wide: a script measures them once the page has loaded. Data cells may
+    not break inside a word (a number split over two lines is not legible); headers may."""
+    import html as entities
+    import shutil
+
+    page = folder / f"fit-{width}.html"
+    page.write_text(html.replace("</body>", _FIT_SCRIPT + "</body>"), encoding="utf-8")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    finished = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                               f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                              capture_output=True, text=True, timeout=180)
+    found = re.search(r'data-fit="([^"]*)"', finished.stdout)
+    assert found, finished.stderr[-1000:]
+    return [t for t in json.loads(entities.unescape(found[1])) if t["width"] > t["room"] + 1 or t["clipped"]]
+
+
+@pytest.mark.skipif(not any(__import__("shutil").which(b) for b in ("chromium", "chromium-browser")),
+                    reason="no chromium: `apt-get install chromium` (CI installs it)")
+def test_every_table_of_the_analysis_fits_its_column_at_1400_and_800_px(analysis, tmp_path):
+    wide = "<table><tr>" + "".join(f"<td>{'x' * 40}\u00a0{'y' * 40}</td>" for _ in range(12)) + "</tr></table>"
+    control = analysis.read_text(encoding="utf-8").replace("</body>", f"<div>{wide}</div></body>")
+    for width in (1400, 800):
+        assert _tables_too_wide(analysis.read_text(encoding="utf-8"), width, tmp_path) == [], width
+    assert _tables_too_wide(control, 800, tmp_path), "the check finds a table wider than the column"
 
 
 def test_the_reports_code_runs_without_loading_tensorflow(documents):
@@ -106,7 +225,7 @@ def test_the_reports_code_runs_without_loading_tensorflow(documents):
         "        exec(cell.code, namespace)\n"
         "print(sorted(module for module in ('tensorflow', 'keras') if module in sys.modules))\n"
     )
-    finished = subprocess.run([sys.executable, "-c", script], cwd=documents / "report", capture_output=True,
-                              text=True, timeout=300)
+    finished = subprocess.run([sys.executable, "-c", script], cwd=documents / "report", capture_output=True, text=True,
+                              timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert finished.stdout.strip().splitlines()[-1] == "[]"

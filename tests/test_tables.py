@@ -16,15 +16,49 @@ def test_comparison_has_every_model_and_baseline_with_its_metrics():
     assert row["micro-F1"] == METRICS["models"]["prior"]["test"]["f1_micro"]
     assert row["micro-F1 @0.5"] == METRICS["models"]["prior"]["test_at_0.5"]["f1_micro"]
     assert list(frame["kind"]).index("model") > list(frame["kind"]).index("baseline")  # baselines first
-    if not (config.paths().models / "poster_cnn.keras").exists():  # make all does not train it: marked
-        trained_by = frame.set_index("model")["trained by"]
-        assert trained_by["poster_cnn"] == "committed, not retrained by make all" and trained_by["cnn"] == "make all"
+    trained_by = frame.set_index("model")["trained by"]  # make all does not train the extras: marked
+    assert trained_by["poster_cnn"] == "make extras" and trained_by["cnn"] == "make all"
 
 
 def test_constant_prediction_is_the_priors_rule_applied():
+    from filmgenre import evaluate
+
     genres = tables.constant_prediction()
     assert genres == sorted(genres, key=config.GENRES.index) and 1 <= len(genres) <= 3
     assert "Drama" in genres  # the most frequent genre, on 54% of the films
+    probabilities = evaluate.read_predictions("prior")[config.GENRES].to_numpy()[:1]
+    chosen = evaluate.apply_rule(probabilities, METRICS["models"]["prior"]["rule"])[0]
+    assert genres == [g for g, on in zip(config.GENRES, chosen) if on]
+
+
+def test_never_right_genres_have_recall_zero_and_say_how_often_they_were_predicted():
+    found = tables.never_right(["cnn", "lstm"])
+    per_genre = tables.per_genre(["cnn", "lstm"]).set_index(["model", "genre"])
+    assert len(found) and list(found.index) == [g for g in tables.genre_order() if g in set(found.index)]
+    for genre, row in found.iterrows():
+        for model in ("cnn", "lstm"):
+            assert per_genre.loc[(model, genre), "recall"] == 0
+            assert per_genre.loc[(model, genre), "predicted"] == row[model]
+
+
+def test_the_false_positive_table_counts_films_given_a_genre_they_do_not_have():
+    table = tables.false_positives("lstm", min_films=10)
+    wrong = tables.wrong_calls("lstm")  # all films given each genre wrongly
+    rows = {label: label.rsplit(" (", 1)[0] for label in table.index}
+    assert list(rows.values()) == [g for g in tables.genre_order() if g in set(rows.values())]
+    assert all(int(label.rsplit("(", 1)[1].rstrip(")")) >= 10 for label in rows)
+    assert (table.to_numpy() >= 0).all()
+    for genre in table.columns:  # the films of one true genre wrongly called h are some of those called h
+        assert 0 < table[genre].sum() and table[genre].max() <= wrong[genre]
+    assert all(table.loc[label, genre] == 0 for label, genre in rows.items() if genre in table.columns)
+
+
+def test_ablation_margins_are_the_scores_minus_the_priors():
+    margins = tables.ablation_margins()
+    scores = tables.ablation()
+    prior = METRICS["models"]["prior"]["test"]["f1_micro"]
+    assert margins.loc["cnn", "shuffled"] == pytest.approx(scores.loc["cnn", "shuffled"] - prior)
+    assert list(margins.columns) == ["original", "grayscale", "shuffled"]
 
 
 def test_per_genre_tables_keep_na_as_a_genre_and_skip_empty_genres():
@@ -68,20 +102,39 @@ def test_bench_rows_list_measured_variants_and_stage_cpu_seconds(project):
     assert rows.loc["model=lstm, variant=xla", "unit"] == "not supported"
     assert rows.loc["old: train cnn (measured)", "median"] == 400.0
 
-def test_the_results_table_shows_every_model_with_its_intervals():
-    table = tables.results_with_intervals()
+def test_the_results_table_shows_every_model_grouped_with_its_intervals_and_seeds():
+    table = tables.results_with_intervals().set_index("model")
     recorded = tables.metrics()["models"]
     assert set(table.index) == set(recorded)
     cnn = recorded["cnn"]
     low, high = cnn["intervals"]["test"]["f1_micro"]
     assert table.loc["cnn", "micro-F1"] == f"{cnn['test']['f1_micro']:.3f}\u00a0[{low:.3f},\u00a0{high:.3f}]"
+    groups = [tables.group(name) for name in table.index]
+    assert groups == sorted(groups, key=["baselines", "assignment", "ours"].index)
+    assert tables.group("prior") == "baselines" and tables.group("lstm") == "assignment"
+    seeds = tables.seeds()["models"]["cnn"]["summary"]["test"]["f1_micro"]
+    assert table.loc["cnn", "micro-F1, seeds"] == f"{seeds['mean']:.3f}\u00a0±\u00a0{seeds['sd']:.3f}"
 
 
-def test_a_claim_says_no_measurable_difference_exactly_when_its_interval_contains_zero():
+def test_a_claim_is_the_paired_difference_with_its_interval_and_one_minus_sign():
     for entry in tables.metrics()["comparisons"].values():
         a, b = entry["models"]
-        low, high = entry["test"]["f1_micro"]["interval"]
-        assert ("no measurable difference" in tables.claim(a, b)) == (low <= 0 <= high)
+        found = entry["test"]["f1_micro"]
+        text = tables.claim(a, b)
+        assert "-" not in text
+        assert text.startswith(f"{found['difference']:+.3f}".replace("-", "\u2212"))
+        low, high = (float(v.replace("\u2212", "-")) for v in text.split("[")[1].rstrip("]").split(", "))
+        assert (low, high) == (round(found["interval"][0], 3), round(found["interval"][1], 3))
+
+
+def test_the_modality_table_names_a_winner_only_where_the_interval_excludes_zero():
+    table = tables.modality_per_genre("lstm", "cnn")
+    assert list(table.index) == [g for g in tables.genre_order() if g in set(table.index)]
+    for genre, row in table.iterrows():
+        excludes = not (row["F1 low"] <= 0 <= row["F1 high"])
+        assert (row["F1 winner"] != "neither") == excludes
+        if excludes:
+            assert row["F1 winner"] == ("lstm" if row["F1 difference"] > 0 else "cnn")
 
 
 def test_goals_check_micro_under_the_micro_rule_and_macro_under_the_macro_rule():

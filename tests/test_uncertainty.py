@@ -56,15 +56,16 @@ def test_a_resample_is_the_same_as_sklearn_with_film_weights():
     assert (counts[:, 7] == 0).any() and (counts[:, 7] == 1).any()
     f1 = uncertainty.f1_scores(labels, predicted, counts)
     average_precision = uncertainty.macro_average_precision(labels, probabilities, counts)
+    fixed = labels.sum(axis=0) > 0  # the genres macro-F1 averages, in every resample
     for row, weights in enumerate(counts):
-        present = (labels * weights[:, None]).sum(axis=0) > 0
+        drawn = (labels * weights[:, None]).sum(axis=0) > 0
         assert f1["f1_micro"][row] == pytest.approx(
             f1_score(labels, predicted, average="micro", sample_weight=weights), abs=1e-12)
         assert f1["f1_macro"][row] == pytest.approx(f1_score(
-            labels[:, present], predicted[:, present], average="macro", sample_weight=weights, zero_division=0),
+            labels[:, fixed], predicted[:, fixed], average="macro", sample_weight=weights, zero_division=0),
             abs=1e-12)
         expected = np.mean([average_precision_score(labels[:, g], probabilities[:, g], sample_weight=weights)
-                            for g in np.flatnonzero(present)])
+                            for g in np.flatnonzero(drawn)])
         assert average_precision[row] == pytest.approx(expected, abs=1e-12)
 
 
@@ -86,8 +87,8 @@ def test_identical_models_differ_by_exactly_zero_and_different_ones_measurably()
     resampled, _ = uncertainty.bootstrap(labels, models, resamples=300)
     same = uncertainty.difference(resampled["a"]["test"]["f1_micro"], resampled["b"]["test"]["f1_micro"], 0.0)
     assert same == {"difference": 0.0, "interval": [0.0, 0.0], "measurable": False}
-    better = uncertainty.difference(resampled["a"]["test"]["f1_macro"], resampled["noise"]["test"]["f1_macro"],
-                                    0.31234567)
+    better = uncertainty.difference(resampled["a"]["test"]["f1_macro_fixed"],
+                                    resampled["noise"]["test"]["f1_macro_fixed"], 0.31234567)
     assert better["measurable"] and better["interval"][0] > 0 and better["difference"] == 0.312346
 
 
@@ -113,8 +114,11 @@ def test_claims_cover_the_reports_comparisons_for_whatever_models_exist():
     entries["fusion"] = {"kind": "derived", "reads": "posters+overviews",
                          "fusion": {"poster": "effnet_head", "text": "glove_lstm"}}
     assert uncertainty.claims(entries) == [
-        ("cnn", "poster_histogram"), ("lstm", "tfidf_logreg"), ("lstm", "cnn"), ("glove_lstm", "lstm"),
-        ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("fusion", "effnet_head"), ("fusion", "glove_lstm")]
+        ("cnn", "poster_histogram"), ("lstm", "tfidf_logreg"), ("cnn", "prior"), ("lstm", "prior"), ("lstm", "cnn"),
+        ("glove_lstm", "lstm"),
+        ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("fusion", "effnet_head"), ("fusion", "glove_lstm"),
+        ("glove_lstm", "effnet_head")]
+    assert uncertainty.modality_pairs(entries) == [("lstm", "cnn"), ("glove_lstm", "effnet_head")]
     del entries["poster_histogram"]
     assert ("cnn", "poster_histogram") not in uncertainty.claims(entries)
 
@@ -134,7 +138,7 @@ def test_a_bootstrap_interval_of_a_known_distribution_has_the_stated_level():
     resampled, about = uncertainty.bootstrap(labels, {"m": model}, resamples=4000, seed=3)
     took = time.perf_counter() - started
     values = resampled["m"]["test"]["f1_micro"]
-    np.testing.assert_array_equal(resampled["m"]["test"]["f1_macro"], values)  # one genre: macro = micro
+    np.testing.assert_array_equal(resampled["m"]["test"]["f1_macro_fixed"], values)  # one genre: macro = micro
     again, _ = uncertainty.bootstrap(labels, {"m": model}, resamples=4000, seed=3)
     np.testing.assert_array_equal(again["m"]["test"]["f1_micro"], values)  # seeded
     assert set(about) == {"resamples", "seed", "level", "films", "unit", "seconds"}
@@ -156,3 +160,55 @@ def test_every_committed_interval_holds_its_point_estimate():
             for metric in uncertainty.METRICS:
                 low, high = entry["intervals"][section][metric]
                 assert low <= entry[section][metric] <= high, (name, section, metric)
+
+
+def test_macro_scores_average_a_fixed_genre_set_even_where_a_resample_misses_a_genre():
+    """A rare genre not drawn counts as F1 0 instead of dropping out of the average: otherwise
+    the constant predictor's macro-F1 rises in every resample that misses a one-film genre."""
+    labels = np.array([[1, 0], [1, 0], [1, 1], [0, 0]], dtype=np.int8)
+    predicted = np.array([[1, 0]] * 4, dtype=np.int8)
+    without_rare = np.array([[1, 1, 0, 2]])  # film 2, the only one of genre 1, not drawn
+    f1 = uncertainty.f1_scores(labels, predicted, without_rare)
+    assert f1["f1_macro"][0] == pytest.approx((2 * 2 / (2 * 2 + 2)) / 2)  # genre 0: tp 2, fp 2; genre 1: 0
+    assert uncertainty.scored_genres(labels, min_films=2).tolist() == [0]
+    assert uncertainty.f1_scores(labels, predicted, without_rare, genres=[0])["f1_macro"][0] == pytest.approx(2 / 3)
+
+
+def test_the_top1_test_is_mcnemars_exact_test_on_the_discordant_films():
+    from scipy.stats import binomtest
+
+    right_a = np.array([True] * 30 + [False] * 12 + [True] * 50 + [False] * 8)
+    right_b = np.array([False] * 30 + [True] * 12 + [True] * 50 + [False] * 8)
+    found = uncertainty.top1_test(right_a, right_b, uncertainty.resample_counts(100, resamples=400))
+    assert (found["only_a_right"], found["only_b_right"]) == (30, 12)
+    assert found["mcnemar_p"] == pytest.approx(binomtest(12, 42, 0.5).pvalue, abs=1e-6) and found["mcnemar_p"] < 0.01
+    assert found["share_right_difference"]["difference"] == pytest.approx(0.18)
+    assert found["share_right_difference"]["measurable"]
+    same = uncertainty.top1_test(right_a, right_a, uncertainty.resample_counts(100, resamples=50))
+    assert same["mcnemar_p"] == 1.0 and not same["share_right_difference"]["measurable"]
+
+
+def test_the_constant_prior_has_the_entropy_of_the_genre_rates_as_its_cross_entropy():
+    labels, _ = _toy(films=400, seed=3)
+    rates = labels.mean(axis=0)
+    entropy = [-(r * np.log(r) + (1 - r) * np.log(1 - r)) if 0 < r < 1 else 0.0 for r in rates]
+    assert uncertainty.cross_entropy(labels, np.tile(rates, (len(labels), 1))) == pytest.approx(
+        np.mean(entropy), abs=1e-5)
+    assert uncertainty.cross_entropy(labels, labels) < 1e-5  # a perfect model: clipped, not log(0)
+
+
+def test_per_genre_calibration_sees_what_pooling_hides():
+    """0.5 for every pair of an always-true and a never-true genre: pooled, half the pairs are
+    true, a perfect reliability; per genre, every probability is 0.5 off."""
+    labels = np.array([[1, 0]] * 50, dtype=np.int8)
+    found = uncertainty.genre_calibration(labels, np.full(labels.shape, 0.5), np.array([0, 1]))
+    assert found["ece_pooled"] == pytest.approx(0.0)
+    assert found["ece_genre_mean"] == pytest.approx(0.5)
+
+
+def test_a_rule_chosen_on_the_same_films_leaves_nothing_on_the_table():
+    labels, probabilities = _toy(seed=4)
+    rule, _ = evaluate.choose_rule(probabilities, labels)
+    score = evaluate.micro_f1(labels, evaluate.apply_rule(probabilities, rule))
+    assert uncertainty.rule_transfer(labels, probabilities, score)["gap"] == pytest.approx(0.0, abs=1e-6)
+    assert uncertainty.rule_transfer(labels, probabilities, score - 0.05)["gap"] == pytest.approx(0.05, abs=1e-6)

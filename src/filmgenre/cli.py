@@ -244,10 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
         "poster_histogram): predict the validation and test films, choose the decision rule on "
         "validation (global threshold, per-genre thresholds or top-k) twice, once for micro-F1 and once "
         "for macro-F1 (per-genre thresholds shrunk towards the global one), and write test metrics to "
-        "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*}.csv. Then fuse the "
-        "best poster and text models (late fusion, weight chosen on validation), and bootstrap the test "
-        "films: a 95% interval for every score and a paired interval for every difference the report "
-        "claims (spec models vs baselines, ours vs the spec models, fusion vs its members).",
+        "results/metrics.json and results/NAME/{predictions,per_genre,confusion_*,false_positives}.csv. "
+        "Then fuse the best poster and text models (late fusion, weight chosen on validation), and "
+        "bootstrap the test films: a 95% interval for every score (macro scores over the genres with at "
+        "least 10 test films) and a paired interval for every difference the report claims (spec models "
+        "vs baselines and the prior, ours vs the spec models, fusion vs its members, text vs poster, per "
+        "genre too); McNemar's test of each top-1 comparison; each model's cross-entropy, calibration "
+        "per genre and the test micro-F1 its validation rule leaves to the best rule for test.",
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
     evaluate.add_argument("--check", action="store_true",

@@ -149,6 +149,70 @@ def load_films(csv_path: Path) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- posters
+class PosterError(DatasetError):
+    """A poster file that cannot be used: missing, not an image, damaged, or too large."""
+
+
+class PosterTooLarge(PosterError):
+    """A poster over ``config.MAX_POSTER_PIXELS``, refused from its header before any decoding."""
+
+    def __init__(self, message: str, size: str):
+        super().__init__(message)
+        self.size = size
+
+
+# The formats ``tf.io.decode_image`` reads, by PIL's names for them (MPO: a camera's multi-picture JPEG).
+POSTER_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP", "WEBP"}
+PASS_A_POSTER = "Pass a JPEG, PNG, GIF or BMP poster."
+
+
+def open_poster(source):
+    """The poster opened by PIL, which has read its header and no pixel, once the header shows
+    an image TensorFlow decodes within ``config.MAX_POSTER_PIXELS`` (frames counted).
+
+    Every reader of a poster file (the cache, ``predict``, the encoder, the figures) opens it
+    here first, so none decodes more than the limit: a small file can hold a huge image.
+    ``source`` is a path or a binary file object.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    name = source if isinstance(source, (str, Path)) else getattr(source, "name", "the poster")
+    if isinstance(source, (str, Path)) and not Path(source).is_file():
+        what = "a folder, not a file" if Path(source).is_dir() else "no such file"
+        raise PosterError(f"{name}: {what}. Pass the path of a poster image (JPEG, PNG, GIF or BMP).")
+    # PIL's own bomb check would refuse without the size; ours follows, with it, at the same limit.
+    bomb_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        image = Image.open(source)
+        frames = getattr(image, "n_frames", 1)  # reads each frame's header, decodes none
+    except UnidentifiedImageError:
+        raise PosterError(f"{name}: not a readable image (empty, damaged, or another kind of file). "
+                          f"{PASS_A_POSTER}") from None
+    except (OSError, EOFError) as error:
+        raise PosterError(f"{name}: cannot be read ({getattr(error, 'strerror', None) or error}). "
+                          f"{PASS_A_POSTER}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
+    width, height = image.size
+    if image.format not in POSTER_FORMATS:
+        image.close()
+        raise PosterError(f"{name}: a {image.format} image, which the models cannot read. "
+                          f"Convert it to JPEG or PNG and pass that.")
+    if width * height * frames > config.MAX_POSTER_PIXELS:
+        image.close()
+        size = f"{width:,} x {height:,} pixels" + (f" x {frames:,} frames" if frames > 1 else "")
+        raise PosterTooLarge(f"{name}: {size}, over the limit of {config.MAX_POSTER_PIXELS:,} pixels for a poster "
+                             "(config.MAX_POSTER_PIXELS); not decoded. Pass a smaller copy of the image "
+                             "(a few hundred pixels a side is plenty).", size)
+    return image
+
+
+def damaged_poster(name) -> PosterError:
+    """The error for a poster whose header reads but whose pixels do not decode."""
+    return PosterError(f"{name}: damaged or cut short: its pixels cannot be decoded. "
+                       f"Pass an intact copy (JPEG, PNG, GIF or BMP).")
+
+
 def decode_poster(raw, image_size: int):
     """Decode any poster bytes (JPEG of any flavour, or PNG/GIF/BMP misnamed .jpg) to RGB.
 
@@ -175,14 +239,27 @@ def cache_posters(ids: list[str], images_dir: Path, image_size: int, progress: b
     """Decode and resize every film's poster once, in parallel.
 
     Returns the images (uint8, N x size x size x 3) of the films whose poster decoded, in
-    the order of ``ids``, with the lists of missing and undecodable posters. A poster that
-    fails to decode is dropped by ``ignore_errors`` and detected by its absent index.
+    the order of ``ids``, with the missing and undecodable posters' Ids and the oversized
+    ones' sizes by Id. Headers are checked first (``open_poster``): an oversized or
+    unreadable poster never reaches the decoder. A poster that then fails to decode is
+    dropped by ``ignore_errors`` and detected by its absent index.
     """
     import keras
     import tensorflow as tf
 
-    present = [i for i, film_id in enumerate(ids) if (images_dir / f"{film_id}.jpg").is_file()]
-    missing = [ids[i] for i in range(len(ids)) if i not in set(present)]
+    present, missing, refused, oversized = [], [], [], {}
+    for i, film_id in enumerate(ids):
+        path = images_dir / f"{film_id}.jpg"
+        if not path.is_file():
+            missing.append(film_id)
+            continue
+        try:
+            open_poster(path).close()
+            present.append(i)
+        except PosterTooLarge as error:
+            oversized[film_id] = error.size
+        except PosterError:
+            refused.append(i)
     paths = [str(images_dir / f"{ids[i]}.jpg") for i in present]
     posters = (
         tf.data.Dataset.from_tensor_slices((np.array(present, dtype=np.int64), paths))
@@ -203,9 +280,9 @@ def cache_posters(ids: list[str], images_dir: Path, image_size: int, progress: b
     if bar and done < len(present):
         bar.update(len(present), finalize=True)
     decoded = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-    undecodable = [ids[i] for i in sorted(set(present) - set(decoded.tolist()))]
+    undecodable = [ids[i] for i in sorted(set(present) - set(decoded.tolist()) | set(refused))]
     array = np.concatenate(images) if images else np.zeros((0, image_size, image_size, 3), np.uint8)
-    return [ids[i] for i in decoded], array, missing, undecodable
+    return [ids[i] for i in decoded], array, missing, undecodable, oversized
 
 
 # --------------------------------------------------------------------------- split
@@ -279,7 +356,7 @@ def prepare(
     import tensorflow as tf  # noqa: F401  (imported before the clock starts: its start-up is not decoding)
 
     started = time.perf_counter()
-    poster_ids, images, missing, undecodable = cache_posters(ids, src.images, image_size, progress)
+    poster_ids, images, missing, undecodable, oversized = cache_posters(ids, src.images, image_size, progress)
     seconds = time.perf_counter() - started
 
     has_poster = set(poster_ids)
@@ -297,6 +374,8 @@ def prepare(
         "posters_used": len(poster_ids),
         "posters_missing": missing,
         "posters_undecodable": undecodable,
+        "posters_oversized": oversized,
+        "poster_pixel_limit": config.MAX_POSTER_PIXELS,
         "images_without_film": orphans,
         "decode_resize_seconds": round(seconds, 3),
         "genre_counts": {g: int(films[g].sum()) for g in config.GENRES},
@@ -323,7 +402,7 @@ def dataset_summary(table: pd.DataFrame, manifest: dict) -> dict:
     return {
         "films": len(table),
         "posters_used": manifest["posters_used"],
-        "posters_skipped": manifest["posters_missing"] + manifest["posters_undecodable"],
+        "posters_skipped": skipped_posters(manifest),
         "images_without_film": manifest["images_without_film"],
         "split_counts": {s: int((table["split"] == s).sum()) for s in config.SPLIT_FRACTIONS},
         "genre_counts": {s: {g: int(table.loc[table["split"] == s, g].sum()) for g in config.GENRES}
@@ -334,14 +413,23 @@ def dataset_summary(table: pd.DataFrame, manifest: dict) -> dict:
     }
 
 
+def skipped_posters(manifest: dict) -> list[str]:
+    """The films kept for the text models only: poster missing, undecodable or oversized."""
+    return manifest["posters_missing"] + manifest["posters_undecodable"] + list(manifest["posters_oversized"])
+
+
 def _print_summary(manifest: dict, log) -> None:
-    skipped = manifest["posters_missing"] + manifest["posters_undecodable"]
+    skipped = skipped_posters(manifest)
     log(f"Films: {manifest['films']}   posters used: {manifest['posters_used']}   "
         f"skipped: {len(skipped)}   images without a film (ignored): {manifest['images_without_film']}")
     log(f"Decoded and resized in {manifest['decode_resize_seconds']:.2f} s")
     if skipped:
         print(f"WARNING: {len(skipped)} film(s) have no usable poster and are kept out of the poster "
               f"models only: {', '.join(skipped[:20])}{' ...' if len(skipped) > 20 else ''}", file=sys.stderr)
+    if oversized := manifest["posters_oversized"]:
+        print(f"WARNING: {len(oversized)} poster(s) over the limit of {manifest['poster_pixel_limit']:,} pixels "
+              "(config.MAX_POSTER_PIXELS) were not decoded: "
+              + ", ".join(f"{film_id} ({size})" for film_id, size in oversized.items()), file=sys.stderr)
     log("Split: " + ", ".join(f"{k} {v}" for k, v in sorted(manifest["split_counts"].items())))
     counts = sorted(manifest["genre_counts"].items(), key=lambda item: -item[1])
     log("Genres: " + ", ".join(f"{g} {n}" for g, n in counts))

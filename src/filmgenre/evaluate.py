@@ -13,7 +13,7 @@ For every model (``models/<name>.keras``) and every baseline (``baselines.BASELI
 3. metrics with scikit-learn on validation and test (``compute_metrics``), also at the
    fixed 0.5 threshold the course used; genres with no positive film in the evaluated
    split are left out of the macro averages and named;
-4. ``results/<name>/{per_genre,confusion_per_genre,confusion_genres}.csv`` on test;
+4. ``results/<name>/{per_genre,confusion_per_genre,confusion_genres,false_positives}.csv`` on test;
 5. ``results/metrics.json``: everything above plus provenance (SHA-256 of every input) so
    ``stale()`` can tell when a result no longer matches its model, data or split;
 6. the CNN/LSTM comparison on test (``agreement``, ``sample_films``) -> ``results/samples.csv``.
@@ -291,6 +291,19 @@ def confusion_tables(labels: np.ndarray, predicted: np.ndarray,
     return per_genre, genre_by_genre
 
 
+def false_positive_table(labels: np.ndarray, predicted: np.ndarray,
+                         genres: Sequence[str] = config.GENRES) -> pd.DataFrame:
+    """Where wrong genres go, in films: row g (a true genre), column h, the films of genre g
+    predicted h although h is not one of their genres. Unlike the genre-by-genre matrix, a
+    Drama film also called Drama is not counted, and a genre's row weighs by its films."""
+    labels = np.asarray(labels).astype(np.int64)
+    predicted = np.asarray(predicted).astype(np.int64)
+    table = pd.DataFrame(labels.T @ (predicted * (1 - labels)), columns=list(genres))
+    table.insert(0, "films", labels.sum(axis=0))
+    table.insert(0, "genre", list(genres))
+    return table
+
+
 # --------------------------------------------------------------------------- predictions
 def evaluation_films(split: str, image_size: int = config.IMAGE_SIZE) -> Films:
     """The films every model is evaluated on: those of ``split`` that have a poster."""
@@ -516,6 +529,8 @@ def score(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarra
     labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
     rule, candidates = choose_rule(probabilities["val"], labels["val"])
     macro_rule, macro_candidates = choose_rule(probabilities["val"], labels["val"], objective="macro")
+    for chosen in [rule, macro_rule, *(c["rule"] for c in candidates + macro_candidates)]:
+        chosen.setdefault("description", describe_rule(chosen))  # so the report needs no code of ours
     entry = {"rule": rule, "rule_candidates": candidates,
              "macro_rule": macro_rule, "macro_rule_candidates": macro_candidates}
     ranking = {split: ranking_metrics(labels[split], probabilities[split]) for split in SPLITS}
@@ -536,6 +551,7 @@ def score(name: str, films: dict[str, Films], probabilities: dict[str, np.ndarra
     per_genre, genre_by_genre = confusion_tables(labels["test"], predicted)
     files.write_csv(folder / "confusion_per_genre.csv", per_genre)
     files.write_csv(folder / "confusion_genres.csv", genre_by_genre)
+    files.write_csv(folder / "false_positives.csv", false_positive_table(labels["test"], predicted))
     return entry
 
 

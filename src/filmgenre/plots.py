@@ -20,6 +20,9 @@ import seaborn as sns  # noqa: E402
 from filmgenre import config, dataset, tables  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
+SMALLEST = 7.5  # points: figures are drawn at the width they print at (7 in), so no text is under 7 pt
+plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": SMALLEST,
+                     "ytick.labelsize": SMALLEST, "legend.fontsize": SMALLEST, "legend.title_fontsize": SMALLEST})
 
 
 def save(figure, name: str):
@@ -43,49 +46,96 @@ def genre_counts():
     return save(figure, "genre_counts")
 
 
-def training_curves(names=("cnn", "lstm")):
-    """Loss, precision and recall per epoch, training vs validation, with the best epoch marked."""
+def training_curves(names=("cnn", "lstm"), baseline: str | None = "prior", metrics=("loss", "precision", "recall"),
+                    name: str = "training_curves"):
+    """Loss, precision and recall (at a threshold of 0.5) per epoch, training vs validation, one row
+    per model (or, with only the loss, one panel per model), with the best epoch marked and on the
+    loss panels the validation cross-entropy of ``baseline`` (the constant prior: what a model
+    scores that knows only the genres' frequencies)."""
     names = [n for n in names if (config.paths().results / n / "history.csv").exists()]
-    figure, axes = plt.subplots(len(names), 3, figsize=(7.0, 1.1 * len(names) + 0.3), squeeze=False, sharex="row")
-    for row, name in zip(axes, names):
-        history = tables.history(name)
-        best = tables.training(name)["best_epoch"]
-        for axis, metric in zip(row, ["loss", "precision", "recall"]):
+    floor = tables.metrics()["models"].get(baseline, {}).get("val", {}).get("cross_entropy") if baseline else None
+    rows, columns = (1, len(names)) if len(metrics) == 1 else (len(names), len(metrics))
+    figure, axes = plt.subplots(rows, columns, figsize=(7.0, 1.2 * rows + 0.5), squeeze=False)
+    panels = iter(axes.flat)
+    for model in names:
+        history = tables.history(model)
+        best = tables.training(model)["best_epoch"]
+        for metric in metrics:
+            axis = next(panels)
             axis.plot(history["epoch"] + 1, history[metric], label="train")
             axis.plot(history["epoch"] + 1, history[f"val_{metric}"], label="validation")
             axis.axvline(best, color="grey", linestyle=":", linewidth=1)
-            axis.set_title(f"{name}: {metric}", fontsize=9)
+            axis.set_title(f"{model}: {metric}" + (" at 0.5" if metric != "loss" else ""))
             axis.set_xlabel("epoch")
-        row[0].legend(fontsize=7)
-    figure.tight_layout()
-    return save(figure, "training_curves")
+            if metric == "loss" and floor is not None:
+                axis.axhline(floor, color="black", linestyle="--", linewidth=0.8, label=f"{baseline}, validation")
+            if metric == metrics[0]:
+                axis.legend()
+    figure.tight_layout(pad=0.3)
+    return save(figure, name)
 
 
 def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
-    """Per-genre test precision and recall of two models, genres by test support."""
+    """Per-genre test precision and recall of two models, genres in ``tables.genre_order``."""
     frame = tables.per_genre(names)
     frame = frame[frame["support"] > 0]
-    order = frame.drop_duplicates("genre").sort_values("support", ascending=False)["genre"]
+    order = [g for g in tables.genre_order() if g in set(frame["genre"])]
     long = frame.melt(id_vars=["model", "genre", "support"], value_vars=list(metrics), var_name="metric")
     grid = sns.catplot(data=long, kind="bar", x="genre", y="value", hue="model", row="metric", order=order,
-                       height=1.0, aspect=7.0, legend_out=False, sharey=True)
+                       height=1.1, aspect=6.4, legend_out=False, sharey=True)
     grid.set_axis_labels("", "")
     grid.set_titles("{row_name}")
     for axis in grid.axes.flat:
-        axis.tick_params(axis="x", rotation=60, labelsize=7)
+        axis.tick_params(axis="x", rotation=60)
         axis.set_ylim(0, 1)
     return save(grid.figure, "per_genre")
 
 
+def modality_differences(pairs, metric: str = "F1"):
+    """Per genre, test ``metric`` (F1 or AP) of a text model minus a poster model with its paired
+    95% interval, one series per (text, poster) pair; genres in ``tables.genre_order``."""
+    figure, axis = plt.subplots(figsize=(7.0, 1.95))
+    offsets = np.linspace(-0.18, 0.18, len(pairs))
+    for offset, (text, poster), colour in zip(offsets, pairs, sns.color_palette("deep")):
+        table = tables.modality_per_genre(text, poster)
+        x = np.arange(len(table)) + offset
+        middle = table[f"{metric} difference"]
+        axis.errorbar(x, middle, yerr=[middle - table[f"{metric} low"], table[f"{metric} high"] - middle],
+                      fmt="o", markersize=3, linewidth=1, color=colour, label=f"{text} \u2212 {poster}")
+    axis.axhline(0, color="grey", linewidth=0.8)
+    axis.set_xticks(np.arange(len(table)))
+    axis.set_xticklabels([f"{g} ({n})" for g, n in table["films"].items()], rotation=40, ha="right",
+                       rotation_mode="anchor")
+    axis.set_ylabel(f"{metric}: text \u2212 poster")
+    axis.legend(loc="lower left")
+    figure.tight_layout(pad=0.3)
+    return save(figure, f"modality_{metric.lower()}")
+
+
+def false_positives(name: str = "lstm", min_films: int = 10):
+    """Where a model's wrong genres go, in films: row g (a true genre with at least ``min_films``
+    test films, labelled with that number), column h, the films of g predicted h although h is
+    not one of their genres. Counts, not shares, so a genre weighs by its films."""
+    table = tables.false_positives(name, min_films)
+    figure, axis = plt.subplots(figsize=(7.0, 3.2))
+    sns.heatmap(table, ax=axis, cmap="rocket_r", annot=True, fmt="d", annot_kws={"size": SMALLEST},
+                cbar_kws={"label": "films", "shrink": 0.8}, linewidths=0.3, linecolor="white",
+                xticklabels=True, yticklabels=True, mask=table == 0)
+    axis.set_xlabel("genre predicted although not a true genre of the film")
+    axis.set_ylabel("true genre (test films)")
+    figure.tight_layout(pad=0.3)
+    return save(figure, f"false_positives_{name}")
+
+
 def confusion(name: str = "lstm"):
-    """Genre-by-genre confusion: of the test films of true genre g, the share predicted as h."""
+    """Genre-by-genre co-occurrence of truth and prediction: of the test films of true genre g,
+    the share predicted as h (the diagonal is recall; off it, right and wrong calls mix)."""
     matrix = tables.confusion_genres(name)
-    figure, axis = plt.subplots(figsize=(5.2, 2.2))
+    figure, axis = plt.subplots(figsize=(7.0, 3.6))
     sns.heatmap(matrix, ax=axis, cmap="mako_r", vmin=0, vmax=1, cbar_kws={"shrink": 0.8},
                 xticklabels=True, yticklabels=True)
     axis.set_xlabel("predicted genre")
     axis.set_ylabel("true genre")
-    axis.tick_params(labelsize=6)
     return save(figure, f"confusion_{name}")
 
 
@@ -98,13 +148,17 @@ def _marked(top3: str, true_genres: set[str]) -> str:
     return "  ".join(marked)
 
 
-def _poster(axis, path) -> None:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        axis.imshow(np.asarray(image.convert("RGB")))
-    axis.set_anchor("N")
-    axis.axis("off")
+def _poster_pixels(film_id: str) -> np.ndarray | None:
+    """The film's original poster at full resolution, or ``None`` when it is not under data/raw
+    or ``prepare`` could not use it either (``open_poster`` refuses it before decoding)."""
+    path = dataset.raw_poster(film_id)
+    if path is None:
+        return None
+    try:
+        with dataset.open_poster(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (dataset.PosterError, OSError):
+        return None
 
 
 def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_bucket: int = 1, columns: int = 2,
@@ -121,19 +175,22 @@ def sample_films(models=("cnn", "lstm"), samples_file: str = "samples.csv", per_
                                left=0.005, right=0.995, top=0.995, bottom=0.005)
     for i, (_, film) in enumerate(samples.iterrows()):
         row, column = divmod(i, columns)
-        poster = dataset.raw_poster(film["Id"])
+        poster = _poster_pixels(film["Id"])
         if poster is not None:
-            _poster(figure.add_subplot(grid[row, 2 * column]), poster)
+            poster_axis = figure.add_subplot(grid[row, 2 * column])
+            poster_axis.imshow(poster)
+            poster_axis.set_anchor("N")
+            poster_axis.axis("off")
             text_axis = figure.add_subplot(grid[row, 2 * column + 1])
         else:
             text_axis = figure.add_subplot(grid[row, 2 * column:2 * column + 2])
         text_axis.axis("off")
         true = set(film["true_genres"].split(", "))
-        text_axis.text(0, 1, f"{film['bucket']} ({film['Id']})", fontsize=6.5, fontweight="bold", va="top",
+        text_axis.text(0, 1, f"{film['bucket']} ({film['Id']})", fontsize=SMALLEST, fontweight="bold", va="top",
                        transform=text_axis.transAxes)
         lines = [f"true: {film['true_genres']}", *[f"{m}: {_marked(film[f'{m}_top3'], true)}" for m in models],
                  *textwrap.wrap(textwrap.shorten(film["overview"], 230, placeholder=" …"), 58)]
-        text_axis.text(0, 0.87, "\n".join(lines), fontsize=6, va="top", linespacing=1.25,
+        text_axis.text(0, 0.87, "\n".join(lines), fontsize=SMALLEST, va="top", linespacing=1.25,
                        transform=text_axis.transAxes)
     return save(figure, "sample_films")
 
@@ -172,14 +229,14 @@ def occlusion(models=None, width: float = 7.0):
             axis.set_frame_on(False)
         grid = regions[regions["model"] == name].pivot(index="row", columns="col", values="change").to_numpy()
         shown = axes[0, columns // 2].imshow(grid, cmap="magma", vmin=0)
-        axes[0, columns // 2].set_title(f"{name}: mean |change|", fontsize=6.5)
-        panel.colorbar(shown, ax=axes[0, columns // 2], fraction=0.046, pad=0.03).ax.tick_params(labelsize=5)
+        axes[0, columns // 2].set_title(f"{name}: mean |change|")
+        panel.colorbar(shown, ax=axes[0, columns // 2], fraction=0.046, pad=0.03).ax.tick_params(labelsize=SMALLEST)
         if name not in examples:
             continue
         ids, genres, maps, posters = examples[name]
         top = max(float(maps.max()), 1e-6)
         for row, genre in enumerate(dict.fromkeys(genres), start=1):
-            axes[row, 0].set_ylabel(config.GENRES[genre], fontsize=6.5)
+            axes[row, 0].set_ylabel(config.GENRES[genre])
             for axis, i in zip(axes[row], np.flatnonzero(genres == genre)):
                 axis.imshow(posters[ids[i]])
                 axis.imshow(_heat(maps[i] / top))
@@ -197,9 +254,7 @@ def _heat(share: np.ndarray) -> np.ndarray:
 def _occlusion_examples(models) -> dict:
     """model -> (ids, genre indices, maps, {id: cached poster}) for the models with example maps and
     posters on this machine (results/explain/occlusion_examples.npz is git-ignored)."""
-    from filmgenre import explain
-
-    path = explain.folder() / "occlusion_examples.npz"
+    path = config.paths().results / "explain" / "occlusion_examples.npz"
     if not path.exists():
         return {}
     found = {}
@@ -220,7 +275,7 @@ def calibration(models=None, columns: int = 3, width: float = 7.0, aspect: float
     ``name``: the file name, so a selection of models does not overwrite the figure of all of them."""
     bins = tables.explain("calibration")
     models = list(dict.fromkeys(bins["model"])) if models is None else list(models)
-    errors = tables.calibration_errors()
+    pooled, per_genre = tables.calibration_errors(), tables.calibration_errors("ece_genre_mean")
     rows = int(np.ceil(len(models) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(width, width / columns * aspect * rows), squeeze=False,
                                 sharex=True, sharey=True)
@@ -231,14 +286,13 @@ def calibration(models=None, columns: int = 3, width: float = 7.0, aspect: float
         axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
         axis.plot(table["predicted"], table["observed"], color="C0", linewidth=1)
         axis.scatter(table["predicted"], table["observed"], s=4 + 6 * np.log10(table["pairs"]), color="C0", zorder=3)
-        axis.set_title(f"{model} (ECE {errors[model]:.3f})", fontsize=7)
+        axis.set_title(f"{model}\nECE {pooled[model]:.3f} pooled, {per_genre[model]:.3f} per genre")
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
-        axis.tick_params(labelsize=6)
     for axis in axes[-1]:
-        axis.set_xlabel("mean predicted probability", fontsize=7)
+        axis.set_xlabel("mean predicted probability")
     for axis in axes[:, 0]:
-        axis.set_ylabel("observed share", fontsize=7)
+        axis.set_ylabel("observed share")
     figure.tight_layout(pad=0.4)
     return save(figure, name)
 
@@ -256,8 +310,7 @@ def word_attribution(model: str = "lstm", genres=None, top: int = 6, columns: in
     for axis, genre in zip(axes.flat, genres):
         table = words[words["genre"] == genre].sort_values("rank", ascending=False)
         axis.barh(table["word"], table["contribution"], color="C0")
-        axis.set_title(f"{model}: {genre}", fontsize=7)
-        axis.tick_params(labelsize=6)
-    figure.supxlabel("fall in the genre's probability without the word (mean over overviews)", fontsize=7)
+        axis.set_title(f"{model}: {genre}")
+    figure.supxlabel("fall in the genre's probability without the word (mean over overviews)", fontsize=8)
     figure.tight_layout(pad=0.4)
     return save(figure, f"words_{model}")

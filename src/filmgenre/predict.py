@@ -68,17 +68,21 @@ def film_inputs(film_id: str) -> Inputs:
 
 
 def poster_pixels(poster: Path, image_size: int) -> np.ndarray:
-    """A poster file decoded as ``prepare`` decodes it (``dataset.decode_poster``): uint8, size x size x 3."""
+    """A poster file decoded as ``prepare`` decodes it (``dataset.decode_poster``): uint8, size x size x 3.
+
+    Its header is checked first (``dataset.open_poster``), so an oversized image is never
+    decoded; every failure is one line in the user's words, without TensorFlow's op text.
+    """
     import tensorflow as tf
 
-    if not poster.is_file():
-        raise PredictError(f"{poster}: no such file.")
+    try:
+        dataset.open_poster(poster).close()
+    except dataset.PosterError as error:
+        raise PredictError(str(error)) from None
     try:
         return dataset.decode_poster(tf.io.read_file(str(poster)), image_size).numpy()
-    except tf.errors.OpError as error:
-        reason = error.message.strip().splitlines()[0] if error.message.strip() else type(error).__name__
-        raise PredictError(f"{poster}: cannot be decoded as an image ({reason}). "
-                           "Pass a JPEG, PNG, GIF or BMP poster.") from None
+    except tf.errors.OpError:
+        raise PredictError(str(dataset.damaged_poster(poster))) from None
 
 
 def film_pixels(inputs: Inputs, image_size: int) -> np.ndarray:
@@ -114,8 +118,8 @@ class EncoderSource:
             self._encoders[reads] = pretrained.encoder(reads)
         try:
             return self._encoders[reads]([source])[0]
-        except OSError as error:  # PIL: unreadable or unidentified image
-            raise PredictError(f"{source}: cannot be decoded as an image ({error}).") from None
+        except OSError:  # PIL: the header read, the pixels did not
+            raise PredictError(str(dataset.damaged_poster(source))) from None
 
 
 # --------------------------------------------------------------------------- models

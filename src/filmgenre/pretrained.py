@@ -259,10 +259,11 @@ def read_poster(path: Path | str, image_size: int = POSTER_SIZE) -> np.ndarray:
     """Any poster file (JPEG of any flavour, or a PNG/GIF misnamed .jpg) as uint8 RGB, squashed square.
 
     Squashing (not cropping) keeps the whole poster, as ``dataset.decode_poster`` does.
+    ``dataset.open_poster`` refuses an oversized image before any pixel is decoded.
     """
     from PIL import Image
 
-    with Image.open(path) as image:
+    with dataset.open_poster(path) as image:
         image.draft("RGB", (image_size, image_size))  # cheap DCT downscaling of large JPEGs
         return np.array(image.convert("RGB").resize((image_size, image_size), Image.BICUBIC))
 

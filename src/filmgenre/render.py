@@ -19,9 +19,14 @@ Quarto output* built from real libraries only:
 Outputs land where Quarto would put them: ``<root>/<output-dir>/<folder>/<name>.{html,pdf}``
 with ``output-dir`` read from ``_quarto.yml`` (``_output``).
 
+Citations (``[@key]``, ``@key``) are rendered by pandoc's citeproc from the document's
+``bibliography`` (a path relative to the document), as Quarto renders them; a key missing from
+it is an error before anything runs, as an undefined cross reference is.
+
 Not supported by the fallback (they render as plain pandoc would, or are ignored): Quarto
 shortcodes, callouts and layout classes, sub-figures, ``@sec-``/``@eq-`` references,
-citations, ``freeze`` and caching (documents always execute).
+``csl`` styles (pandoc's default, Chicago author-date, is used), ``freeze`` and caching
+(documents always execute).
 """
 
 from __future__ import annotations
@@ -50,8 +55,12 @@ from .files import atomic_path
 PROJECT_FILE = "_quarto.yml"
 DEFAULT_OUTPUT_DIR = "_output"
 #: pandoc reader: Quarto-flavoured markdown minus citations, so that ``@x`` stays literal text
-#: (cross references are resolved before pandoc sees the text).
+#: (cross references are resolved before pandoc sees the text); with citations for a document
+#: that has a bibliography.
 PANDOC_MARKDOWN = "markdown-citations"
+PANDOC_MARKDOWN_CITED = "markdown"
+_CITATION = re.compile(r"(?<![\w@`\\])-?@([A-Za-z0-9_][\w:.#$%&+?<>~/-]*[\w])")
+_BIB_KEY = re.compile(r"^\s*@\w+\s*\{\s*([^,\s]+)\s*,", re.M)
 XREF_KINDS = {"fig": "Figure", "tbl": "Table"}
 _IMAGE_EXTENSIONS = {"image/png": ".png", "image/svg+xml": ".svg", "image/jpeg": ".jpg"}
 
@@ -67,16 +76,19 @@ class RenderError(FilmgenreError):
 
 @dataclass
 class ReferenceCheck:
-    """fig-/tbl- labels a document defines and the cross references it uses, in order."""
+    """fig-/tbl- labels a document defines and the cross references it uses, in order, and the
+    citation keys it uses (``missing``: those its bibliography does not hold)."""
 
     labels: list[str]
     references: list[str]
     undefined: list[str]
     duplicates: list[str]
+    citations: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.undefined and not self.duplicates
+        return not self.undefined and not self.duplicates and not self.missing
 
 
 @dataclass
@@ -292,7 +304,25 @@ def check_references(source: Path | str | QmdDocument) -> ReferenceCheck:
         collect_references(cell.source)
     duplicates = [label for label, count in Counter(labels).items() if count > 1]
     undefined = [r for r in dict.fromkeys(references) if r not in labels]
-    return ReferenceCheck(labels, references, undefined, duplicates)
+    citations = list(dict.fromkeys(key for cell in doc.cells if cell.kind == "markdown"
+                                   for is_code, piece in _segments(cell.source) if not is_code
+                                   for key in _CITATION.findall(piece)
+                                   if _kind(key) not in XREF_KINDS and not key.startswith(("sec-", "eq-"))))
+    bibliography = bibliography_path(doc)
+    keys = set(_BIB_KEY.findall(bibliography.read_text(encoding="utf-8"))) if bibliography else set()
+    missing = [key for key in citations if key not in keys]
+    return ReferenceCheck(labels, references, undefined, duplicates, citations, missing)
+
+
+def bibliography_path(doc: QmdDocument) -> Path | None:
+    """The document's ``bibliography`` file (relative to the document), if it names one."""
+    name = doc.meta.get("bibliography")
+    if not name:
+        return None
+    path = (doc.path.parent / str(name)).resolve()
+    if not path.is_file():
+        raise RenderError(f"{doc.path}: bibliography {name} not found next to it")
+    return path
 
 
 def number_labels(labels: Iterable[str]) -> dict[str, int]:
@@ -584,6 +614,12 @@ figure { margin: 1.5em 0; text-align: center; }
 figure img { max-width: 100%; height: auto; }
 figcaption, table caption { font-size: 0.9em; color: #333; text-align: left; margin: 0.4em 0; }
 table { border-collapse: collapse; margin: 1em auto; font-size: 0.8em; max-width: 100%; }
+th { overflow-wrap: anywhere; }  /* long column names break, so a table fits its column */
+@media (max-width: 60em) {  /* a narrow window: contents above the text, the text the full width */
+  body:has(> nav#TOC) { display: block; }
+  body > nav#TOC { position: static; max-height: none; border-right: none; padding: 0 0 1em 0;
+                   border-bottom: 1px solid #dee2e6; }
+}
 table caption { caption-side: top; }
 th, td { padding: 0.2em 0.5em; }
 thead th { border-bottom: 1px solid #444; vertical-align: bottom; }
@@ -639,13 +675,15 @@ def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str
     return opts, args, header
 
 
-def _pandoc(markdown: str, meta: dict, to: str, output: Path, args: list[str], document: Path) -> None:
+def _pandoc(markdown: str, meta: dict, to: str, output: Path, args: list[str], document: Path,
+            bibliography: Path | None = None) -> None:
     import pypandoc
 
     front = f"---\n{yaml.safe_dump(meta, allow_unicode=True, sort_keys=False)}---\n\n"
+    cited = ["--citeproc", f"--bibliography={bibliography}"] if bibliography else []
     try:
-        pypandoc.convert_text(front + markdown, to, format=PANDOC_MARKDOWN, outputfile=str(output),
-                              extra_args=["--standalone", *args])
+        pypandoc.convert_text(front + markdown, to, format=PANDOC_MARKDOWN_CITED if bibliography else PANDOC_MARKDOWN,
+                              outputfile=str(output), extra_args=["--standalone", *cited, *args])
     except RuntimeError as exc:
         raise RenderError(f"{document}: pandoc failed writing {to}: {exc}") from exc
 
@@ -676,6 +714,8 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
             problems.append("undefined cross reference(s): " + ", ".join("@" + r for r in check.undefined))
         if check.duplicates:
             problems.append("duplicate label(s): " + ", ".join(check.duplicates))
+        if check.missing:
+            problems.append("citation key(s) not in the bibliography: " + ", ".join(check.missing))
         raise RenderError(f"{qmd_path}: " + "; ".join(problems))
     numbers = number_labels(check.labels)
     nb = execute_notebook(build_notebook(doc, meta), qmd_path.parent, qmd_path)
@@ -695,11 +735,11 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
                 if target == "html":
                     _pandoc(markdown, metadata, "html5", output, [
                         "--embed-resources", "--mathml", f"--include-in-header={build / 'style.html'}",
-                        f"--resource-path={qmd_path.parent}", *args], qmd_path)
+                        f"--resource-path={qmd_path.parent}", *args], qmd_path, bibliography_path(doc))
                 else:
                     typ = build / f"{stem}.typ"
                     _pandoc(markdown, metadata, "typst", typ, [f"--include-in-header={build / 'header.typ'}", *args],
-                            qmd_path)
+                            qmd_path, bibliography_path(doc))
                     import typst
 
                     try:  # root "/": the figures are absolute paths, outside the .typ's folder

@@ -108,6 +108,7 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
         films = {split: evaluate.evaluation_films(split, models.MODELS[name].image_size) for split in evaluate.SPLITS}
         variant = name + (CLASS_WEIGHT if class_weight else "")
         entry = record["models"].setdefault(variant, {"runs": []})
+        entry.update(model=name, class_weight=class_weight)  # what the variant is, for readers of the file
         for seed in seeds:
             if any(run["seed"] == seed for run in entry["runs"]):
                 log(f"{variant} seed {seed}: already recorded, skipped")
@@ -126,4 +127,5 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
             scores = entry["summary"]["test"]["f1_micro"]
             log(f"{variant} seed {seed}: test micro-F1 {result['test']['f1_micro']:.3f}; over "
                 f"{len(entry['runs'])} seed(s) {scores['mean']:.3f}" + (f" ± {scores['sd']:.3f}" if scores["sd"] else ""))
+    files.write_json(seeds_path(), record)
     return record

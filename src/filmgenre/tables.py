@@ -50,34 +50,50 @@ def _csv(path) -> pd.DataFrame:
 def comparison(section: str = "test") -> pd.DataFrame:
     """Every model and baseline side by side: ``section`` metrics under its validation-chosen rule.
 
-    ``trained by`` tells the results `make all` reproduces from those it keeps as committed.
+    ``trained by`` tells the results `make all` reproduces from those only `make extras` does.
     """
-    from filmgenre.evaluate import committed_only, describe_rule
-
-    kept = set(committed_only(metrics()))
     rows = []
     for name, entry in metrics()["models"].items():
         scores = entry[section]
         rows.append({
-            "model": name, "kind": entry["kind"], "reads": entry["reads"], "rule": describe_rule(entry["rule"]),
+            "model": name, "kind": entry["kind"], "input": input_of(name), "rule": entry["rule"]["description"],
             "micro-F1": scores["f1_micro"], "macro-F1": scores["f1_macro"], "samples-F1": scores["f1_samples"],
             "micro-P": scores["precision_micro"], "micro-R": scores["recall_micro"],
             "macro-AP": scores["average_precision_macro"],
             "micro-F1 @0.5": entry[f"{section}_at_0.5"]["f1_micro"],
-            "trained by": "make all" if name not in config.EXTRA_MODELS else "committed, not retrained by make all"
-            if name in kept else "make extras",
+            "trained by": "make extras" if name in config.EXTRA_MODELS else "make all",
         })
     order = {"baseline": 0, "model": 1, "derived": 2}
     return pd.DataFrame(rows).sort_values(["kind", "micro-F1"], key=lambda c: c.map(order) if c.name == "kind" else c)
 
 
 def constant_prediction(name: str = "prior") -> list[str]:
-    """The genres a constant predictor gives every film, under its chosen rule."""
-    from filmgenre.evaluate import apply_rule
+    """The genres a constant predictor gives every film."""
+    return list(always_predicted(name))
 
-    first = _csv(_results() / name / "predictions.csv")[config.GENRES].to_numpy()[:1]
-    chosen = apply_rule(first, metrics()["models"][name]["rule"])[0]
-    return [genre for genre, on in zip(config.GENRES, chosen) if on]
+
+def always_predicted(name: str) -> dict[str, int]:
+    """Genres ``name`` predicts for every test film, with that number of films."""
+    table = _csv(_results() / name / "per_genre.csv")
+    films = metrics()["models"][name]["test"]["films"]
+    return {genre: films for genre in table.loc[table["predicted"] == films, "genre"]}
+
+
+def never_right(names) -> pd.DataFrame:
+    """Genres with test films that none of ``names`` ever predicts correctly (recall 0), with how
+    often each model predicts them at all (always wrongly)."""
+    frame = per_genre(names)
+    frame = frame[frame["support"] > 0]
+    wide = frame.pivot(index="genre", columns="model", values="recall")
+    genres = wide.index[(wide[list(names)] == 0).all(axis=1)]
+    predicted = frame.pivot(index="genre", columns="model", values="predicted").loc[genres, list(names)]
+    return predicted.reindex([g for g in genre_order() if g in set(genres)])
+
+
+def genre_order() -> list[str]:
+    """Genres with at least one film, most films first: the one order of every figure and table."""
+    counts = genre_counts()
+    return counts.index[counts["total"] > 0].tolist()
 
 
 def per_genre(names=("cnn", "lstm")) -> pd.DataFrame:
@@ -104,6 +120,22 @@ def confusion_genres(name: str) -> pd.DataFrame:
     return matrix.loc[present, present]
 
 
+def false_positives(name: str, min_films: int = 1) -> pd.DataFrame:
+    """Films of each true genre (rows, with at least ``min_films`` test films, labelled with that
+    number) predicted as a genre they do not have (columns with at least one such film)."""
+    table = _csv(_results() / name / "false_positives.csv").set_index("genre")
+    rows = [g for g in genre_order() if g in table.index and table.at[g, "films"] >= min_films]
+    counts = table.loc[rows].drop(columns="films")
+    counts = counts[[g for g in genre_order() if g in counts.columns and counts[g].sum() > 0]]
+    counts.index = [f"{g} ({table.at[g, 'films']})" for g in rows]
+    return counts.astype(int)
+
+
+def wrong_calls(name: str) -> pd.Series:
+    """Per predicted genre, the test films given it although it is not theirs (false positives)."""
+    return _csv(_results() / name / "confusion_per_genre.csv").set_index("genre")["fp"]
+
+
 def samples(name: str = "samples.csv") -> pd.DataFrame:
     return _csv(_results() / name)
 
@@ -121,6 +153,33 @@ def genre_counts() -> pd.DataFrame:
 
 def percent(value: float, digits: int = 0) -> str:
     return f"{100 * value:.{digits}f}%"
+
+
+def readable(frame: pd.DataFrame, digits: int = 3, shares=()) -> pd.DataFrame:
+    """A table as the HTML analysis shows it: every cell text, numbers to ``digits`` decimals (never
+    in scientific notation; ``shares`` columns as percentages), booleans as yes / no, missing cells
+    blank, one header row (no row of index names) and column levels joined with ": "."""
+    def cell(value, column) -> str:
+        if isinstance(value, (bool,)) or type(value).__name__ == "bool_":
+            return "yes" if value else "no"
+        if value is None or (isinstance(value, float) and value != value):
+            return ""
+        if column in shares:
+            return percent(value, 1)
+        if isinstance(value, float):
+            return number(value, digits)
+        return str(value).replace("\u00a0", " ")  # an interval may wrap in a narrow column
+
+    shown = frame.copy()
+    if isinstance(shown.columns, pd.MultiIndex):
+        shown.columns = [": ".join(str(level) for level in column if str(level)) for column in shown.columns]
+    if isinstance(shown.index, pd.MultiIndex):
+        shown = shown.reset_index()
+    for column in shown.columns:
+        shown[column] = [cell(value, column) for value in shown[column]]
+    if isinstance(shown.index, pd.RangeIndex) and len(shown.columns):
+        shown = shown.set_index(shown.columns[0])
+    return shown.rename_axis(None).rename_axis(None, axis=1)
 
 
 def overfitting(name: str) -> dict:
@@ -159,13 +218,11 @@ def trained_models() -> list[str]:
 
 def rule_candidates() -> pd.DataFrame:
     """Validation micro-F1 of every kind of decision rule tried, per model, and the one kept."""
-    from filmgenre.evaluate import describe_rule
-
     def kind(rule: dict) -> str:
-        return "best global threshold" if rule["kind"] == "global" else describe_rule(rule)
+        return "best global threshold" if rule["kind"] == "global" else rule["description"]
 
     rows = {name: {kind(c["rule"]): c["val_f1_micro"] for c in entry["rule_candidates"]}
-            | {"chosen": describe_rule(entry["rule"])}
+            | {"chosen": entry["rule"]["description"]}
             for name, entry in metrics()["models"].items()}
     return pd.DataFrame(rows).T.infer_objects()  # numeric columns stay numeric, so they round
 
@@ -195,7 +252,8 @@ def goals() -> pd.DataFrame:
             continue
         best = max(candidates, key=lambda n: candidates[n]["val"]["f1_micro"])  # chosen on validation
         test, macro_rule = candidates[best]["test"], candidates[best]["test_macro_rule"]
-        rows.append({"input": reads, "model": best, "micro-F1": test["f1_micro"], "goal micro": micro_goal,
+        rows.append({"input": reads, "model": best, "micro-F1": test["f1_micro"],
+                     "micro-F1, other seeds": seed_spread(best) or "", "goal micro": micro_goal,
                      "macro-F1": test["f1_macro"], "macro-F1, macro rule": macro_rule["f1_macro"],
                      "goal macro": macro_goal,
                      "micro reached": test["f1_micro"] >= micro_goal, "macro reached": macro_rule["f1_macro"] >= macro_goal})
@@ -261,36 +319,48 @@ def explain(name: str) -> pd.DataFrame:
 def ablation(metric: str = "micro-F1") -> pd.DataFrame:
     """Test ``metric`` of each poster model on original, grayscale and pixel-shuffled posters
     (rule chosen on validation, originals), with the share of the original score each keeps."""
-    from filmgenre.explain import ABLATIONS
-
-    wide = explain("ablation").pivot(index="model", columns="posters", values=metric)[list(ABLATIONS)]
-    for kind in ABLATIONS[1:]:
+    table = explain("ablation")
+    kinds = list(dict.fromkeys(table["posters"]))  # original first, as explain writes them
+    wide = table.pivot(index="model", columns="posters", values=metric)[kinds]
+    for kind in kinds[1:]:
         wide[f"{kind} / original"] = wide[kind] / wide["original"]
     return wide.rename_axis(None, axis=1)
 
 
-def calibration_errors() -> pd.Series:
-    """Expected calibration error of every model on test, from ``results/explain/calibration.csv``."""
-    from filmgenre.explain import calibration_error
+def ablation_margins(baseline: str = "prior") -> pd.DataFrame:
+    """Test micro-F1 of each poster model on original, grayscale and shuffled posters minus the
+    constant predictor's (which reads no poster, so its score is the same on all three): what a
+    model gains over knowing only the genres' frequencies."""
+    table = explain("ablation")
+    kinds = list(dict.fromkeys(table["posters"]))
+    wide = table.pivot(index="model", columns="posters", values="micro-F1")[kinds]
+    floor = metrics()["models"][baseline]["test"]["f1_micro"]
+    return (wide - floor).reindex(list(dict.fromkeys(table["model"]))).rename_axis(None).rename_axis(None, axis=1)
 
-    bins = explain("calibration")
-    return pd.Series({name: calibration_error(table) for name, table in bins.groupby("model", sort=False)})
+
+def calibration_errors(kind: str = "ece_pooled") -> pd.Series:
+    """Expected calibration error of every model on test (``metrics.json``): ``ece_pooled`` over every
+    (film, genre) pair, or ``ece_genre_mean``, the mean of each genre's own (genres of the macro scores)."""
+    return pd.Series({name: entry["calibration"][kind] for name, entry in metrics()["models"].items()})
 
 
-def word_lists(models=None, top: int = 5) -> pd.DataFrame:
+def word_lists(models=None, top: int = 5, min_films: int = 1) -> pd.DataFrame:
     """Per genre (rows), each text model's most positive words (leave-one-word-out; default: every
-    model explained) and the TF-IDF baseline's largest coefficients, as comma-separated lists."""
+    model explained) held by at least ``min_films`` test overviews, each with that number, and the
+    TF-IDF baseline's largest coefficients, as comma-separated lists."""
     words = explain("words")
     terms = explain("tfidf_terms")
     models = list(dict.fromkeys(words["model"])) if models is None else models
     columns = {}
     for model in models:
-        chosen = words[(words["model"] == model) & (words["rank"] <= top)].sort_values(["genre", "rank"])
-        columns[f"{model}: words that raise it"] = chosen.groupby("genre", sort=False)["word"].agg(", ".join)
+        chosen = words[(words["model"] == model) & (words["films"] >= min_films)].sort_values(["genre", "rank"])
+        chosen = chosen.groupby("genre", sort=False).head(top)
+        labelled = chosen["word"] + " (" + chosen["films"].astype(str) + ")"
+        columns[f"{model}: words that raise it (films)"] = labelled.groupby(chosen["genre"], sort=False).agg(", ".join)
     chosen = terms[terms["rank"] <= top].sort_values(["genre", "rank"])
     columns["TF-IDF: largest coefficients"] = chosen.groupby("genre", sort=False)["term"].agg(", ".join)
-    order = list(dict.fromkeys(terms["genre"]))
-    return pd.DataFrame(columns).reindex(order).rename_axis("genre")
+    order = [g for g in genre_order() if g in set(terms["genre"])]
+    return pd.DataFrame(columns).reindex(order).fillna("").rename_axis("genre")
 
 
 def explain_summary() -> dict:
@@ -298,35 +368,71 @@ def explain_summary() -> dict:
     return _json("explain/summary.json")
 
 # --------------------------------------------------------------------------- uncertainty (issue 11)
-def with_interval(value: float, bounds) -> str:
-    """``0.590 [0.577, 0.604]``: a score and its 95 % bootstrap interval."""
-    return f"{value:.3f} [{bounds[0]:.3f}, {bounds[1]:.3f}]"
+MINUS = "\u2212"  # one minus sign in every number the documents print, never a hyphen
+
+
+def number(value: float, digits: int = 3, sign: bool = False) -> str:
+    """``0.484``, or with ``sign`` ``+0.035`` / ``\u22120.012``."""
+    return (f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}").replace("-", MINUS)
+
+
+def with_interval(value: float, bounds, sign: bool = False) -> str:
+    """``0.590 [0.577, 0.604]``: a score (or, with ``sign``, a difference) and its 95% bootstrap interval."""
+    return f"{number(value, sign=sign)} [{number(bounds[0], sign=sign)}, {number(bounds[1], sign=sign)}]"
+
+
+def group(name: str) -> str:
+    """Which part of the study a model belongs to: the baselines, the assignment's two networks, or ours."""
+    entry = metrics()["models"][name]
+    if entry["kind"] == "baseline":
+        return "baselines"
+    return "assignment" if entry["description"].startswith("the assignment's") else "ours"
+
+
+def input_of(name: str) -> str:
+    """What a model reads, in words: posters, overviews, both, or nothing but the genre labels."""
+    reads = metrics()["models"][name]["reads"]
+    return {"labels": "labels only"}.get(reads, config.MODALITY.get(reads, reads)).replace("+", " + ")
+
+
+def seed_spread(name: str, metric: str = "f1_micro", section: str = "test") -> str | None:
+    """``0.475 ± 0.003``: mean ± standard deviation of ``name`` retrained with other seeds; None if not run."""
+    entry = seeds()["models"].get(name)
+    if not entry or len(entry["runs"]) < 2:
+        return None
+    scores = entry["summary"][section][metric]
+    return f"{number(scores['mean'])} ± {number(scores['sd'])}"
 
 
 def results_with_intervals() -> pd.DataFrame:
-    """The report's results table: test scores with their 95 % bootstrap intervals.
+    """The results table: every model and baseline, grouped (baselines, the assignment's, ours) with
+    what it reads, its test scores with 95% bootstrap intervals and, where it was retrained with
+    other seeds, their mean ± SD beside it.
 
-    Micro-F1, macro-F1 and macro AP under the rule chosen for validation micro-F1; macro-F1
-    under the rule chosen for validation macro-F1; micro-F1 at the course's fixed 0.5. Cells
-    hold non-breaking spaces, so an interval never wraps inside a narrow column.
+    Micro-F1, macro-F1 and macro AP under the rule chosen for validation micro-F1 (the macro
+    scores over the genres with enough test films, ``metrics.json`` ``bootstrap``); micro-F1
+    at the course's fixed 0.5. Cells hold non-breaking spaces, so an interval never wraps.
     """
     models = metrics()["models"]
+    order = {"baselines": 0, "assignment": 1, "ours": 2}
+    inputs = {"labels only": 0, "posters": 1, "overviews": 2}
+    names = sorted(models, key=lambda n: (order[group(n)], inputs.get(input_of(n), 3), models[n]["test"]["f1_micro"]))
 
-    def cell(entry, section, metric):
-        return with_interval(entry[section][metric], entry["intervals"][section][metric]).replace(" ", "\u00a0")
+    def cell(entry, metric):
+        return with_interval(entry["test"][metric], entry["intervals"]["test"][metric]).replace(" ", "\u00a0")
 
-    rows = []
-    for name in comparison()["model"]:
+    rows, previous = [], None
+    for name in names:
         entry = models[name]
         rows.append({
-            "model": name,
-            "micro-F1": cell(entry, "test", "f1_micro"),
-            "macro-F1": cell(entry, "test", "f1_macro"),
-            "macro-AP": cell(entry, "test", "average_precision_macro"),
-            "macro-F1, macro rule": cell(entry, "test_macro_rule", "f1_macro"),
-            "micro-F1 @0.5": f"{entry['test_at_0.5']['f1_micro']:.3f}",
+            "group": group(name) if group(name) != previous else "", "model": name, "input": input_of(name),
+            "micro-F1": cell(entry, "f1_micro"),
+            "micro-F1, seeds": (seed_spread(name) or "").replace(" ", "\u00a0"),
+            "macro-F1": cell(entry, "f1_macro_fixed"), "macro-AP": cell(entry, "average_precision_macro_fixed"),
+            "micro-F1 at 0.5": number(entry["test_at_0.5"]["f1_micro"]),
         })
-    return pd.DataFrame(rows).set_index("model").rename_axis(None)  # no header row of its own
+        previous = group(name)
+    return pd.DataFrame(rows).set_index("group").rename_axis(None)
 
 
 def difference(a: str, b: str, metric: str = "f1_micro", section: str = "test") -> dict:
@@ -335,25 +441,51 @@ def difference(a: str, b: str, metric: str = "f1_micro", section: str = "test") 
 
 
 def claim(a: str, b: str, metric: str = "f1_micro", section: str = "test") -> str:
-    """A paired difference in words: ``+0.002 [-0.007, +0.012], no measurable difference``."""
+    """A paired difference and its interval: ``+0.035 [+0.021, +0.050]``."""
     found = difference(a, b, metric, section)
-    low, high = found["interval"]
-    verdict = "measurable" if found["measurable"] else "no measurable difference"
-    return f"{found['difference']:+.3f} [{low:+.3f}, {high:+.3f}], {verdict}"
+    return with_interval(found["difference"], found["interval"], sign=True)
 
 
 def comparisons() -> pd.DataFrame:
     """Every paired comparison: the difference a - b and its interval, per score and rule."""
     rows = []
-    for key, entry in metrics()["comparisons"].items():
+    for entry in metrics()["comparisons"].values():
         a, b = entry["models"]
         for section, rule in (("test", "micro rule"), ("test_macro_rule", "macro rule")):
-            for metric, label in (("f1_micro", "micro-F1"), ("f1_macro", "macro-F1")):
+            for metric, label in (("f1_micro", "micro-F1"), ("f1_macro_fixed", "macro-F1"),
+                                  ("average_precision_macro_fixed", "macro-AP")):
+                if metric.startswith("average_precision") and section != "test":
+                    continue  # no rule: the same under both
                 found = entry[section][metric]
-                rows.append({"a": a, "b": b, "score": f"{label}, {rule}", "a - b": found["difference"],
-                             "95 % interval": f"[{found['interval'][0]:+.3f}, {found['interval'][1]:+.3f}]",
-                             "measurable": found["measurable"]})
+                rows.append({"a": a, "b": b, "score": label if metric.startswith("average") else f"{label}, {rule}",
+                             "a \u2212 b [95% interval]": with_interval(found["difference"], found["interval"],
+                                                                         sign=True),
+                             "interval excludes 0": "yes" if found["measurable"] else "no"})
     return pd.DataFrame(rows).set_index(["a", "b", "score"])
+
+
+def modality_per_genre(text: str, poster: str) -> pd.DataFrame:
+    """Per genre of the macro scores: test F1 and average precision of ``text`` minus ``poster``
+    with paired 95% intervals, and which one wins where the interval excludes 0."""
+    found = metrics()["comparisons"][f"{text}_vs_{poster}"]["per_genre"]
+    rows = []
+    for genre in [g for g in genre_order() if g in found]:
+        f1, ap = found[genre]["f1"], found[genre]["average_precision"]
+        rows.append({"genre": genre, "films": found[genre]["films"], "F1 difference": f1["difference"],
+                     "F1 low": f1["interval"][0], "F1 high": f1["interval"][1],
+                     "AP difference": ap["difference"], "AP low": ap["interval"][0], "AP high": ap["interval"][1],
+                     "F1 winner": (text if f1["difference"] > 0 else poster) if f1["measurable"] else "neither"})
+    return pd.DataFrame(rows).set_index("genre")
+
+
+def seed_rank(name: str, metric: str = "f1_micro", section: str = "test") -> tuple[int, int] | None:
+    """Where the reported run of ``name`` ranks (1 = best) among it and its other-seed runs, and how many runs."""
+    entry = seeds()["models"].get(name)
+    if not entry or "single_run" not in entry:
+        return None
+    scores = [run[section][metric] for run in entry["runs"]]
+    reported = entry["single_run"][section][metric]
+    return 1 + sum(score > reported for score in scores), len(scores) + 1
 
 
 def macro_rule_tradeoff() -> pd.DataFrame:
@@ -375,22 +507,11 @@ def seeds() -> dict:
     return _json("seeds.json") if path.exists() else {"models": {}}
 
 
-def seed_spread(name: str, metric: str = "f1_micro", section: str = "test") -> str | None:
-    """``0.480 ± 0.004 over 3 seeds`` for a model retrained with several seeds; None if not (yet) run."""
-    entry = seeds()["models"].get(name)
-    if not entry or len(entry["runs"]) < 2:
-        return None
-    scores = entry["summary"][section][metric]
-    return f"{scores['mean']:.3f} ± {scores['sd']:.3f} over {len(entry['runs'])} seeds"
-
-
 def seed_table() -> pd.DataFrame:
     """Per model retrained with several seeds: mean ± sd of its test scores, beside the committed single run."""
-    from filmgenre.seeds import CLASS_WEIGHT
-
     rows = []
     for name, entry in seeds()["models"].items():
-        if name.endswith(CLASS_WEIGHT):
+        if entry["class_weight"]:
             continue
         single = entry.get("single_run")
         row = {"model": name, "seeds": ", ".join(str(run["seed"]) for run in entry["runs"])}
@@ -409,9 +530,7 @@ def class_weight(name: str) -> dict | None:
 
     ``keep`` follows issue 11's criterion: higher validation macro-F1 for at most 0.01 less micro-F1.
     """
-    from filmgenre.seeds import CLASS_WEIGHT
-
-    entry = seeds()["models"].get(name + CLASS_WEIGHT)
+    entry = next((e for e in seeds()["models"].values() if e["model"] == name and e["class_weight"]), None)
     committed = metrics()["models"].get(name)
     if not entry or not committed:
         return None
