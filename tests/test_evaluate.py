@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
 
 from conftest import REAL_ZIP, REPO, copy_project, noisy_test_split
-from filmgenre import config, evaluate
+from filmgenre import compare, config, evaluate, files, provenance, rules, scores
 
 GENRES = config.GENRES
 G = len(GENRES)
@@ -20,16 +20,16 @@ def test_apply_rule_kinds():
     probabilities = np.zeros((2, G))
     probabilities[0, [0, 1, 2]] = [0.9, 0.4, 0.3]
     probabilities[1, [3, 4]] = [0.35, 0.2]
-    assert evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.35})[:, :5].tolist() == [
+    assert rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.35})[:, :5].tolist() == [
         [1, 1, 0, 0, 0], [0, 0, 0, 1, 0]]
     thresholds = [0.5] * G
     thresholds[2] = 0.3
-    assert evaluate.apply_rule(probabilities, {"kind": "per_genre", "thresholds": thresholds})[:, :5].tolist() == [
+    assert rules.apply_rule(probabilities, {"kind": "per_genre", "thresholds": thresholds})[:, :5].tolist() == [
         [1, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
-    top2 = evaluate.apply_rule(probabilities, {"kind": "top_k", "k": 2})
+    top2 = rules.apply_rule(probabilities, {"kind": "top_k", "k": 2})
     assert top2.sum(axis=1).tolist() == [2, 2] and top2[:, :5].tolist() == [[1, 1, 0, 0, 0], [0, 0, 0, 1, 1]]
     with pytest.raises(ValueError):
-        evaluate.apply_rule(probabilities, {"kind": "per_genre", "thresholds": [0.5]})
+        rules.apply_rule(probabilities, {"kind": "per_genre", "thresholds": [0.5]})
 
 
 def test_f1_over_a_threshold_grid_is_scikit_learns_bit_for_bit():
@@ -47,14 +47,14 @@ def test_f1_over_a_threshold_grid_is_scikit_learns_bit_for_bit():
         "per_genre": lambda predicted: f1_score(labels, predicted, average=None, zero_division=0),
     }
     for objective, reference in references.items():
-        scores = evaluate.f1_over(labels, decisions, objective)
+        scores = rules.f1_over(labels, decisions, objective)
         assert scores.shape[0] == len(grid)
         for index in range(len(grid)):
             np.testing.assert_array_equal(scores[index], reference(decisions[index]))
-    assert evaluate.micro_f1(labels, decisions[1]) == references["micro"](decisions[1])
-    assert evaluate.macro_f1(labels, decisions[1]) == references["macro"](decisions[1])
+    assert rules.micro_f1(labels, decisions[1]) == references["micro"](decisions[1])
+    assert rules.macro_f1(labels, decisions[1]) == references["macro"](decisions[1])
     with pytest.raises(ValueError, match="weighted"):
-        evaluate.f1_over(labels, decisions, "weighted")
+        rules.f1_over(labels, decisions, "weighted")
 
 
 def test_top2_is_chosen_when_the_two_most_probable_genres_are_always_right():
@@ -69,12 +69,12 @@ def test_top2_is_chosen_when_the_two_most_probable_genres_are_always_right():
         labels[film, true] = 1
         probabilities[film, true] = scale * rng.uniform(0.8, 1.0, 2)
         probabilities[film, [g for g in range(4) if g not in true]] = scale * rng.uniform(0.5, 0.7, 2)
-    rule, candidates = evaluate.choose_rule(probabilities, labels)
+    rule, candidates = rules.choose_rule(probabilities, labels)
     assert rule == {"kind": "top_k", "k": 2}
     scores = {json.dumps(c["rule"]): c["val_f1_micro"] for c in candidates}
     assert scores[json.dumps(rule)] == 1.0
     assert sum(score == 1.0 for score in scores.values()) == 1  # the only perfect candidate
-    assert f1_score(labels, evaluate.apply_rule(probabilities, rule), average="micro") == 1.0
+    assert f1_score(labels, rules.apply_rule(probabilities, rule), average="micro") == 1.0
 
 
 def test_a_global_threshold_of_0_3_is_chosen_when_it_alone_separates():
@@ -88,7 +88,7 @@ def test_a_global_threshold_of_0_3_is_chosen_when_it_alone_separates():
     probabilities = np.where(labels == 1, rng.uniform(0.30, 0.95, (n, G)), rng.uniform(0.0, 0.29, (n, G)))
     probabilities[0, labels[0] == 1] = 0.30  # the lowest positive ...
     probabilities[0, np.flatnonzero(labels[0] == 0)[0]] = 0.29  # ... and the highest negative
-    rule, candidates = evaluate.choose_rule(probabilities, labels)
+    rule, candidates = rules.choose_rule(probabilities, labels)
     assert rule == {"kind": "global", "threshold": 0.3}
     assert candidates[0]["val_f1_micro"] == 1.0
     assert all(c["val_f1_micro"] < 1.0 for c in candidates if c["rule"]["kind"] == "top_k")
@@ -105,12 +105,12 @@ def test_per_genre_thresholds_win_when_genres_are_calibrated_differently():
     # Genre 0 separates at 0.70 (negatives up to 0.6), genre 1 at 0.20 (negatives up to 0.1).
     probabilities[:, 0] = np.where(labels[:, 0] == 1, rng.uniform(0.7, 0.9, n), rng.uniform(0.3, 0.6, n))
     probabilities[:, 1] = np.where(labels[:, 1] == 1, rng.uniform(0.2, 0.29, n), rng.uniform(0.0, 0.1, n))
-    rule, candidates = evaluate.choose_rule(probabilities, full)
+    rule, candidates = rules.choose_rule(probabilities, full)
     assert rule["kind"] == "per_genre"
     low0, high0 = probabilities[labels[:, 0] == 0, 0].max(), probabilities[labels[:, 0] == 1, 0].min()
     low1, high1 = probabilities[labels[:, 1] == 0, 1].max(), probabilities[labels[:, 1] == 1, 1].min()
     assert low0 < rule["thresholds"][0] <= high0 and low1 < rule["thresholds"][1] <= high1
-    assert f1_score(full, evaluate.apply_rule(probabilities, rule), average="micro") == 1.0
+    assert f1_score(full, rules.apply_rule(probabilities, rule), average="micro") == 1.0
     assert max(c["val_f1_micro"] for c in candidates if c["rule"]["kind"] != "per_genre") < 1.0
 
 
@@ -129,23 +129,23 @@ def _rare_genre_case(n=80, rare=4, seed=3):
 
 def test_the_macro_rule_recovers_a_rare_genre_the_micro_rule_drops():
     probabilities, labels = _rare_genre_case()
-    micro, _ = evaluate.choose_rule(probabilities, labels)
-    macro, candidates = evaluate.choose_rule(probabilities, labels, objective="macro")
-    per_genre = {name: f1_score(labels, evaluate.apply_rule(probabilities, rule), average=None, zero_division=0)
+    micro, _ = rules.choose_rule(probabilities, labels)
+    macro, candidates = rules.choose_rule(probabilities, labels, objective="macro")
+    per_genre = {name: f1_score(labels, rules.apply_rule(probabilities, rule), average=None, zero_division=0)
                  for name, rule in (("micro", micro), ("macro", macro))}
     assert per_genre["micro"][0] == 1.0 and per_genre["micro"][1] == 0.0  # 4 films: not worth it for micro-F1
     assert per_genre["macro"][0] == 1.0 and per_genre["macro"][1] == 1.0
-    assert macro["kind"] == "per_genre" and macro["shrinkage"] == evaluate.SHRINKAGE
+    assert macro["kind"] == "per_genre" and macro["shrinkage"] == rules.SHRINKAGE
     assert all("val_f1_macro" in c for c in candidates)
-    assert max(c["val_f1_macro"] for c in candidates) == evaluate.macro_f1(labels, evaluate.apply_rule(probabilities, macro))
+    assert max(c["val_f1_macro"] for c in candidates) == rules.macro_f1(labels, rules.apply_rule(probabilities, macro))
 
 
 def test_shrinkage_pulls_thresholds_of_rare_genres_towards_the_global_one():
     own, support = [0.8, 0.8, 0.8, 0.2, 0.8, 0.8], [0, 10, 990, 10, 1, 7]
-    shrunk = evaluate.shrunk_thresholds(own, support, 0.4, shrinkage=10)
+    shrunk = rules.shrunk_thresholds(own, support, 0.4, shrinkage=10)
     # unseen: global; n = k: halfway; many: nearly own; n = 1 and 7: 1/11 and 7/17 of the way, to 4 places
     assert shrunk == [0.4, 0.6, 0.796, 0.3, 0.4364, 0.5647]
-    assert evaluate.shrunk_thresholds(own, support, 0.4, shrinkage=0) == [0.4, 0.8, 0.8, 0.2, 0.8, 0.8]
+    assert rules.shrunk_thresholds(own, support, 0.4, shrinkage=0) == [0.4, 0.8, 0.8, 0.2, 0.8, 0.8]
 
 
 def test_the_micro_rules_own_thresholds_need_five_validation_films():
@@ -160,17 +160,17 @@ def test_the_micro_rules_own_thresholds_need_five_validation_films():
     probabilities[:, 1] = np.where(labels[:, 1] == 1, 0.30, 0.29)
     for genre in (0, 2):
         probabilities[:, genre] = np.where(labels[:, genre] == 1, 0.70, 0.69)
-    rule, candidates = evaluate.choose_rule(probabilities, labels)
+    rule, candidates = rules.choose_rule(probabilities, labels)
     assert candidates[0]["rule"] == {"kind": "global", "threshold": 0.3}
     per_genre = candidates[-1]["rule"]
     assert per_genre["thresholds"] == [0.7, 0.3, 0.3] + [0.3] * (G - 3) and per_genre["min_positives"] == 5
 
 
 def test_ties_are_scores_equal_to_1e_12_and_the_middle_of_the_plateau_wins():
-    assert evaluate._middle_best([0.5, 0.5, 0.5]) == 1 and evaluate._middle_best([0.1, 0.5, 0.5, 0.2]) == 2
-    assert evaluate._middle_best([0.5 + 1e-7, 0.5, 0.5]) == 0  # not a tie: 1e-7 apart (no relative tolerance)
-    assert evaluate._middle_best([0.5 + 1e-10, 0.5, 0.5]) == 0
-    assert evaluate._middle_best([0.5 + 1e-13, 0.5, 0.5]) == 1
+    assert rules.middle_best([0.5, 0.5, 0.5]) == 1 and rules.middle_best([0.1, 0.5, 0.5, 0.2]) == 2
+    assert rules.middle_best([0.5 + 1e-7, 0.5, 0.5]) == 0  # not a tie: 1e-7 apart (no relative tolerance)
+    assert rules.middle_best([0.5 + 1e-10, 0.5, 0.5]) == 0
+    assert rules.middle_best([0.5 + 1e-13, 0.5, 0.5]) == 1
 
 
 def test_the_macro_rules_thresholds_are_shrunk_by_n_over_n_plus_10():
@@ -185,7 +185,7 @@ def test_the_macro_rules_thresholds_are_shrunk_by_n_over_n_plus_10():
     probabilities = np.zeros((40, G))
     probabilities[:, 0] = np.where(labels[:, 0] == 1, 0.30, 0.29)
     probabilities[:, 1] = np.where(labels[:, 1] == 1, 0.70, 0.69)
-    rule, candidates = evaluate.choose_rule(probabilities, labels, objective="macro")
+    rule, candidates = rules.choose_rule(probabilities, labels, objective="macro")
     per_genre = [c for c in candidates if c["rule"]["kind"] == "per_genre"][0]
     assert per_genre["rule"]["thresholds"] == [0.3, 0.6] + [0.3] * (G - 2)
     assert per_genre["val_f1_macro"] == pytest.approx((1 + 60 / 70) / 2, abs=1e-12)
@@ -200,7 +200,7 @@ def test_genres_without_positive_films_are_left_out_of_macro_averages_and_named(
     labels[labels.sum(axis=1) == 0, 0] = 1
     probabilities = rng.uniform(size=(n, G))
     predicted = (probabilities >= 0.5).astype(np.int8)  # many false positives in the empty genres
-    metrics = evaluate.compute_metrics(labels, predicted, probabilities)
+    metrics = scores.compute_metrics(labels, predicted, probabilities)
     assert metrics["excluded_genres"] == GENRES[3:]
     per_class = f1_score(labels, predicted, average=None, zero_division=0)
     assert metrics["f1_macro"] == pytest.approx(per_class[:3].mean(), abs=1e-12)
@@ -211,7 +211,7 @@ def test_genres_without_positive_films_are_left_out_of_macro_averages_and_named(
         np.mean([roc_auc_score(labels[:, g], probabilities[:, g]) for g in range(3)]), abs=1e-12)
     # micro still counts the false positives in the empty genres
     assert metrics["precision_micro"] == (labels & predicted).sum() / predicted.sum()
-    table = evaluate.per_genre_table(labels, predicted, probabilities)
+    table = scores.per_genre_table(labels, predicted, probabilities)
     assert table["average_precision"].isna().tolist() == [False] * 3 + [True] * (G - 3)
 
 
@@ -222,7 +222,7 @@ def test_confusion_tables_count_and_normalise():
     labels[:, 1] = [0, 1, 1, 1]
     predicted[:, 0] = [1, 0, 1, 0]
     predicted[:, 1] = [1, 1, 0, 0]
-    per_genre, matrix = evaluate.confusion_tables(labels, predicted)
+    per_genre, matrix = scores.confusion_tables(labels, predicted)
     assert per_genre.loc[0, ["tn", "fp", "fn", "tp"]].tolist() == [1, 1, 1, 1]
     assert per_genre.loc[1, ["tn", "fp", "fn", "tp"]].tolist() == [0, 1, 2, 1]
     matrix = matrix.set_index("genre")
@@ -242,36 +242,36 @@ def test_unknown_or_untrained_names_are_refused(project):
 # --------------------------------------------------------------------------- stale results
 def test_stale_detects_a_changed_split_and_baseline(trainable, monkeypatch):
     evaluate.evaluate_all(["prior"], log=lambda *_: None)
-    assert evaluate.stale() == {}
+    assert provenance.stale() == {}
     splits_csv = trainable / "data" / "splits.csv"
     split = pd.read_csv(splits_csv, dtype=str)
     first_val, first_test = split.index[split["split"] == "val"][0], split.index[split["split"] == "test"][0]
     split.loc[[first_val, first_test], "split"] = ["test", "val"]  # one film swapped between val and test
     split.to_csv(splits_csv, index=False)
-    assert evaluate.stale() == {"prior": ["data/splits.csv changed"]}
+    assert provenance.stale() == {"prior": ["data/splits.csv changed"]}
 
     evaluate.evaluate_all(["prior"], log=lambda *_: None)  # re-evaluating makes it current again
-    assert evaluate.stale() == {}
+    assert provenance.stale() == {}
     from filmgenre import baselines
 
     changed = baselines.Baseline(baselines.prior, "labels", "changed", {"smoothing": 1})
     with monkeypatch.context() as patch:
         patch.setitem(baselines.BASELINES, "prior", changed)
-        assert evaluate.stale() == {"prior": ["the parameters of baseline prior changed"]}
-    assert evaluate.stale() == {}
+        assert provenance.stale() == {"prior": ["the parameters of baseline prior changed"]}
+    assert provenance.stale() == {}
     (trainable / "results" / "prior" / "predictions.csv").unlink()
-    assert evaluate.stale() == {"prior": ["results/prior/predictions.csv is missing"]}
+    assert provenance.stale() == {"prior": ["results/prior/predictions.csv is missing"]}
 
 
 def test_a_committed_result_of_a_model_make_all_does_not_train_is_named_apart_not_stale(project):
     entry = {"kind": "model", "provenance": {"inputs": {"models/x.keras": "0" * 64}}}
     metrics = {"models": {"poster_cnn": entry, "cnn": entry, "prior": {**entry, "kind": "baseline"}}}
-    assert evaluate.committed_only(metrics) == ["poster_cnn"]
-    stale = evaluate.stale(metrics)
+    assert provenance.committed_only(metrics) == ["poster_cnn"]
+    stale = provenance.stale(metrics)
     assert "poster_cnn" not in stale and "cnn" in stale  # cnn is retrained by make all: its absence is staleness
     (project / "models").mkdir()
     (project / "models" / "poster_cnn.keras").write_bytes(b"trained here")  # `make extras` ran: checked as usual
-    assert evaluate.committed_only(metrics) == [] and "poster_cnn" in evaluate.stale(metrics)
+    assert provenance.committed_only(metrics) == [] and "poster_cnn" in provenance.stale(metrics)
 
 
 # --------------------------------------------------------------------------- end to end
@@ -298,7 +298,7 @@ def described(found):
     """A rule (or a list of candidates) as metrics.json records it: with its description, for the report."""
     if isinstance(found, list):
         return [candidate | {"rule": described(candidate["rule"])} for candidate in found]
-    return found | {"description": evaluate.describe_rule(found)}
+    return found | {"description": rules.describe_rule(found)}
 
 
 def test_metrics_json_matches_metrics_recomputed_from_the_written_files(evaluated):
@@ -319,7 +319,7 @@ def test_metrics_json_matches_metrics_recomputed_from_the_written_files(evaluate
             present = labels.sum(axis=0) > 0
             assert entry[split]["excluded_genres"] == [g for g, p in zip(GENRES, present) if not p]
             for section, rule in ((split, entry["rule"]), (f"{split}_at_0.5", {"kind": "global", "threshold": 0.5})):
-                predicted = evaluate.apply_rule(probabilities, rule)
+                predicted = rules.apply_rule(probabilities, rule)
                 recorded = entry[section]
                 assert recorded["films"] == len(rows)
                 for average in ("micro", "samples"):
@@ -338,17 +338,17 @@ def test_metrics_json_matches_metrics_recomputed_from_the_written_files(evaluate
         # the rule was chosen on validation: recomputing the choice gives the recorded rule
         val = _rows(root, name, "val")
         val_labels = films.loc[val["Id"], GENRES].to_numpy().astype(int)
-        rule, candidates = evaluate.choose_rule(val[GENRES].to_numpy(), val_labels)
+        rule, candidates = rules.choose_rule(val[GENRES].to_numpy(), val_labels)
         assert described(rule) == entry["rule"] and described(candidates) == entry["rule_candidates"]
         assert entry["val"]["f1_micro"] == max(c["val_f1_micro"] for c in candidates)
         assert entry["excluded_genres"] == entry["test"]["excluded_genres"]
         assert len(entry["excluded_genres"]) == 21  # the tiny dataset has 4 genres
         assert entry["films"]["val"] == len(val) and entry["films"]["test"] == len(_rows(root, name, "test"))
         inputs = entry["provenance"]["inputs"]
-        assert inputs["data/splits.csv"] == evaluate.files.sha256(root / "data/splits.csv")
+        assert inputs["data/splits.csv"] == files.sha256(root / "data/splits.csv")
         if entry["kind"] == "model":
-            assert inputs[f"models/{name}.keras"] == evaluate.files.sha256(root / "models" / f"{name}.keras")
-    assert evaluate.stale() == {}
+            assert inputs[f"models/{name}.keras"] == files.sha256(root / "models" / f"{name}.keras")
+    assert provenance.stale() == {}
     assert any(line.startswith("cnn: rule") for line in lines) and any("lstm" in line for line in lines)
 
 
@@ -359,7 +359,7 @@ def test_per_genre_and_confusion_files_match_the_test_predictions(evaluated):
         rows = _rows(root, name, "test")
         labels = films.loc[rows["Id"], GENRES].to_numpy().astype(int)
         probabilities = rows[GENRES].to_numpy()
-        predicted = evaluate.apply_rule(probabilities, entry["rule"])
+        predicted = rules.apply_rule(probabilities, entry["rule"])
         table = pd.read_csv(root / "results" / name / "per_genre.csv", keep_default_na=False, na_values=[""])
         assert table["genre"].tolist() == GENRES
         assert table["support"].tolist() == labels.sum(axis=0).tolist()
@@ -413,7 +413,7 @@ def test_samples_cover_the_four_buckets_and_agreement_counts_them(evaluated):
             assert film["overview"] == films.loc[film["Id"], "Overview"]
             assert len(film["cnn_top3"].split(", ")) == 3
     # deterministic: the same films again
-    again = evaluate.sample_films("cnn", "lstm")
+    again = compare.sample_films("cnn", "lstm")
     assert again["Id"].tolist() == samples["Id"].tolist()
 
 
@@ -422,11 +422,11 @@ def test_the_macro_rule_and_its_per_genre_scores_are_recorded(evaluated):
     films = _split_labels(root)
     for name, entry in metrics["models"].items():
         val, test = _rows(root, name, "val"), _rows(root, name, "test")
-        rule, candidates = evaluate.choose_rule(val[GENRES].to_numpy(), films.loc[val["Id"], GENRES].to_numpy(),
+        rule, candidates = rules.choose_rule(val[GENRES].to_numpy(), films.loc[val["Id"], GENRES].to_numpy(),
                                                 objective="macro")
         assert described(rule) == entry["macro_rule"] and described(candidates) == entry["macro_rule_candidates"]
         labels = films.loc[test["Id"], GENRES].to_numpy().astype(int)
-        predicted = evaluate.apply_rule(test[GENRES].to_numpy(), rule)
+        predicted = rules.apply_rule(test[GENRES].to_numpy(), rule)
         present = labels.sum(axis=0) > 0
         assert entry["test_macro_rule"]["f1_macro"] == pytest.approx(
             f1_score(labels[:, present], predicted[:, present], average="macro", zero_division=0), abs=1e-12)
@@ -501,6 +501,29 @@ def test_committed_metrics_recompute_from_committed_predictions_and_real_labels(
         assert (split.loc[test["Id"]] == "test").all(), name
         truth = labels.loc[test["Id"]].to_numpy().astype(int)
         probabilities = test[config.GENRES].to_numpy(dtype=float)
-        again = evaluate.compute_metrics(truth, evaluate.apply_rule(probabilities, entry["rule"]), probabilities)
+        again = scores.compute_metrics(truth, rules.apply_rule(probabilities, entry["rule"]), probabilities)
         for key in ("f1_micro", "f1_macro", "f1_samples", "average_precision_macro"):
             assert again[key] == pytest.approx(entry["test"][key], abs=1e-12), (name, key)
+
+
+def test_a_model_removed_from_the_registry_leaves_metrics_the_fusion_and_the_comparisons(
+        trained_tiny, tmp_path_factory, monkeypatch):
+    from filmgenre import artifacts, fusion, registry, uncertainty
+
+    root = copy_project(trained_tiny, tmp_path_factory, "removed")
+    monkeypatch.setattr(config, "ROOT", root)
+    evaluate.evaluate_all(["cnn", "lstm", "prior"], log=lambda *_: None)
+    fusion.fuse_best(log=lambda *_: None)
+    assert {"lstm", "fusion"} <= set(artifacts.read_metrics()["models"])
+
+    # the entry removed, its model file left behind, as after a user's edit (a new dict: the registry's order is kept)
+    monkeypatch.setattr(registry, "MODELS", {name: spec for name, spec in registry.MODELS.items() if name != "lstm"})
+    lines = []
+    evaluate.evaluate_all(["cnn", "prior"], log=lines.append)
+    fusion.fuse_best(log=lines.append)
+    uncertainty.add_to_metrics(resamples=20, log=lambda *_: None)
+    metrics = artifacts.read_metrics()
+    assert "lstm" not in metrics["models"] and "fusion" not in metrics["models"]  # no text model left to fuse
+    assert "cnn_vs_lstm" not in metrics.get("agreement", {}) and not (root / "results" / "lstm").exists()
+    assert "lstm: no longer in the registry; its entry and results/lstm/ are removed." in lines
+    assert "lstm" not in provenance.stale(metrics) and fusion.best_member(metrics, "overviews") is None

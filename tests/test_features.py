@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import training_words
-from filmgenre import config, dataset, features
+from filmgenre import config, dataset, features, inputs, registry
 
 
 def test_poster_dataset_yields_unit_floats_and_labels(trainable):
@@ -25,10 +25,10 @@ def test_evaluation_batches_keep_the_films_order(trainable):
 
 
 def test_predicting_shortest_first_gives_each_film_its_own_probabilities(trained_tiny, monkeypatch):
-    from filmgenre import train
+    from filmgenre import artifacts
 
     monkeypatch.setattr(config, "ROOT", trained_tiny)
-    model = train.load_model(trained_tiny / "models" / "lstm.keras")
+    model = artifacts.load_model("lstm", trained_tiny / "models" / "lstm.keras")
     overviews = features.load_split("val").overviews
     assert len({len(text.split()) for text in overviews}) > 5  # the order really changes
     in_order = model.predict(tf.data.Dataset.from_tensor_slices(overviews).batch(16), verbose=0)
@@ -77,7 +77,7 @@ def test_feature_dataset_batches_encoder_vectors_in_order(reads):
     films = dataset.Films(ids=np.array([f"tt{i}" for i in range(10)]), overviews=np.array([""] * 10),
                            labels=rng.integers(0, 2, (10, len(config.GENRES))).astype(np.float32),
                            embeddings=rng.random((10, 1280)))
-    batches = list(features.model_dataset(reads, films, batch_size=4))
+    batches = list(inputs.batches(registry.MODELS[{"poster_features": "effnet_head", "overview_features": "minilm_head"}[reads]], films, batch_size=4))
     assert [len(vectors) for vectors, _ in batches] == [4, 4, 2]
     assert batches[0][0].dtype == tf.float32 and batches[0][0].shape == (4, 1280)
     np.testing.assert_allclose(np.concatenate([v.numpy() for v, _ in batches]), films.embeddings, rtol=1e-6)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import COLOURS, copy_project, poster_bytes, run_cli_measured
-from filmgenre import cli, config, evaluate, fusion, predict
+from filmgenre import cli, config, evaluate, fusion, predict, rules
 
 GENRES = config.GENRES
 
@@ -46,7 +46,7 @@ def test_poster_and_overview_give_every_model_and_the_fusion(trained, horror_pos
         assert ((probabilities >= 0) & (probabilities <= 1)).all()
         assert [t["genre"] for t in row["top"]] == [GENRES[g] for g in np.argsort(-probabilities, kind="stable")[:4]]
         assert row["rule"] == recorded[name]["rule"]
-        chosen = evaluate.apply_rule(probabilities[None], row["rule"])[0]
+        chosen = rules.apply_rule(probabilities[None], row["rule"])[0]
         assert row["genres"] == [g for g, on in zip(GENRES, chosen) if on]
     members = recorded["fusion"]["fusion"]
     assert rows["fusion"]["members"] == {"poster": "cnn", "text": "lstm", "weight": members["weight"]}

@@ -1,4 +1,4 @@
-"""Tests of filmgenre.render: the Quarto-less fallback renderer (nbclient + pandoc + typst)."""
+"""Tests of filmgenre.preview.render: the Quarto-less fallback renderer (nbclient + pandoc + typst)."""
 
 import re
 import textwrap
@@ -11,7 +11,7 @@ pytest.importorskip("pypandoc")
 pytest.importorskip("typst")
 pypdf = pytest.importorskip("pypdf")
 
-from filmgenre import render  # noqa: E402
+from filmgenre.preview import render  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from conftest import copy_project, noisy_test_split
-from filmgenre import FilmgenreError, config, evaluate, seeds
+from filmgenre import FilmgenreError, config, predictions, seeds
 
 
 def _entry(kind, reads, val):
@@ -74,7 +74,7 @@ def test_a_seed_runs_rules_and_validation_scores_never_read_the_test_films(train
     for noisy in (False, True):
         if noisy:
             noisy_test_split(root)
-        films = {split: evaluate.evaluation_films(split) for split in evaluate.SPLITS}
+        films = {split: predictions.evaluation_films(split) for split in predictions.SPLITS}
         records.append(seeds.score_run("cnn", 5, films))
     clean, noisy = records
     for section in ("val", "val_macro_rule"):

@@ -3,7 +3,8 @@
 import sys
 from pathlib import Path
 
-from filmgenre import config, stagecpu
+from filmgenre import config
+from filmgenre.bench import stagecpu
 
 ZIP = Path("/data/Multimodal_IMDB_dataset.zip")
 
@@ -11,7 +12,7 @@ ZIP = Path("/data/Multimodal_IMDB_dataset.zip")
 def test_the_plan_is_make_alls_stages_in_order_without_installing():
     commands = stagecpu.stage_commands(config.ROOT, ZIP)
     labels = [stagecpu.label(command) for command in commands]
-    assert labels[0] == "prepare 64" and labels[-3:] == ["evaluate", "explain", "report"]
+    assert labels[0] == "prepare 64" and labels[-4:] == ["evaluate", "explain", "report", "diff"]
     assert {"train cnn", "train lstm", "train glove_lstm"} <= set(labels) and "train poster_cnn" not in labels
     assert all(command[0] == sys.executable for command in commands)
     assert ["--source", str(ZIP)] == commands[0][4:6]

@@ -21,13 +21,13 @@ def test_comparison_has_every_model_and_baseline_with_its_metrics():
 
 
 def test_constant_prediction_is_the_priors_rule_applied():
-    from filmgenre import evaluate
+    from filmgenre import predictions, rules
 
     genres = tables.constant_prediction()
     assert genres == sorted(genres, key=config.GENRES.index) and 1 <= len(genres) <= 3
     assert "Drama" in genres  # the most frequent genre, on 54% of the films
-    probabilities = evaluate.read_predictions("prior")[config.GENRES].to_numpy()[:1]
-    chosen = evaluate.apply_rule(probabilities, METRICS["models"]["prior"]["rule"])[0]
+    probabilities = predictions.read_predictions("prior")[config.GENRES].to_numpy()[:1]
+    chosen = rules.apply_rule(probabilities, METRICS["models"]["prior"]["rule"])[0]
     assert genres == [g for g, on in zip(config.GENRES, chosen) if on]
 
 
@@ -163,3 +163,13 @@ def test_the_best_model_of_each_kind_for_the_goals_is_chosen_on_validation(tmp_p
     assert goals["model"].tolist() == chosen.tolist()
     assert len(goals) == 3 and chosen["posters"] == "effnet_head"  # cnn and effnet_head were both candidates
     assert goals.loc["posters", "micro-F1"] == 1 - METRICS["models"]["effnet_head"]["val"]["f1_micro"]
+
+
+def test_training_commits_are_the_runs_own_code_versions_shortened():
+    names = tables.trained_models()
+    found = tables.training_commits(names)
+    assert list(found) == names
+    for name, short in found.items():
+        full = tables.training(name)["git_commit"]
+        assert full.startswith(short.split("+")[0]) and len(short.split("+")[0]) == 7
+        assert short.endswith("+dirty") == full.endswith("+dirty")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import noisy_test_split
-from filmgenre import config, models, train
+from filmgenre import artifacts, config, models, registry, train
 
 
 def test_learning_rate_schedule_is_the_assignments():
@@ -33,7 +33,7 @@ def test_training_writes_its_artifacts(trainable):
     assert len(recorded["cpu_seconds_per_epoch_all"]) == 2 and all(s > 0 for s in recorded["cpu_seconds_per_epoch_all"])
     assert recorded["cpu_seconds_total"] >= sum(recorded["cpu_seconds_per_epoch_all"]) - 0.1
     assert recorded["seconds_total"] >= sum(recorded["seconds_per_epoch_all"]) - 0.1
-    model = train.load_model(trainable / "models" / "cnn-limit96.keras")
+    model = artifacts.load_model("cnn", trainable / "models" / "cnn-limit96.keras")
     assert model.output_shape == (None, 25)
     assert not (trainable / "results" / "cnn").exists()  # a smoke run never touches the full run's results
 
@@ -56,7 +56,7 @@ def test_same_seed_and_noise_for_test_films_give_identical_histories_and_vocabul
     assert (summary["best_epoch"], summary["best_val_loss"]) == (committed["best_epoch"], committed["best_val_loss"])
 
     # the saved model takes raw strings: its encoder and vocabulary (the training words') are inside
-    model = train.load_model(trainable / "models" / "lstm.keras")
+    model = artifacts.load_model("lstm", trainable / "models" / "lstm.keras")
     assert model.get_layer("Encoder").get_vocabulary() == features.text_encoder(
         features.load_split("train").overviews).get_vocabulary()
     probabilities = model.predict(tf.constant(["a funny silly laugh", "ghost blood"]), verbose=0)
@@ -97,9 +97,9 @@ def test_cli_trains_with_a_mirrored_strategy_on_two_logical_cpus_and_one_thread_
 
 @pytest.mark.parametrize("name", ["poster_cnn", "glove_lstm"])
 def test_our_models_train_on_a_tiny_dataset(trainable, trainable_zip, name):
-    from filmgenre import dataset, models
+    from filmgenre import dataset
 
-    dataset.prepare(trainable_zip, image_size=models.MODELS[name].image_size, progress=False, log=lambda *_: None)
+    dataset.prepare(trainable_zip, image_size=registry.MODELS[name].image_size, progress=False, log=lambda *_: None)
     summary = train.train(name, epochs=2, limit=96, verbose=0)
     assert summary["epochs_run"] == 2 and summary["model"] == name
     assert (trainable / "models" / f"{name}-limit96.keras").exists()
@@ -118,14 +118,15 @@ def test_out_sends_every_artifact_elsewhere(trainable, tmp_path):
 def test_encoder_heads_train_on_cached_vectors(trainable, name, reads, width):
     import numpy as np
 
-    from filmgenre import features, pretrained
+    from filmgenre import inputs
+    from filmgenre.encoders import cache
 
     summary = train.train(name, epochs=2, limit=96, verbose=0)
     assert summary["epochs_run"] == 2 and summary["training_films"] == 96
-    assert pretrained.cache_path(pretrained.ENCODERS[reads]).exists()  # encoded once, cached
-    films = features.load_for(reads, "train", limit=96)
+    assert cache.cache_path(cache.ENCODERS[reads]).exists()  # encoded once, cached
+    films = inputs.load(registry.MODELS[name], "train", limit=96)
     assert films.embeddings.shape == (96, width) and films.embeddings.dtype == np.float32
-    model = train.load_model(trainable / "models" / f"{name}-limit96.keras")
+    model = artifacts.load_model(name, trainable / "models" / f"{name}-limit96.keras")
     assert model.input_shape == (None, width) and model.output_shape == (None, 25)
     # the saved model carries the standardisation adapted on the training vectors
     np.testing.assert_allclose(np.asarray(model.get_layer("Standardise").mean).ravel(),
@@ -135,12 +136,12 @@ def test_encoder_heads_train_on_cached_vectors(trainable, name, reads, width):
 def test_effnet_finetune_moves_the_top_block_but_not_its_batchnorm_statistics(trainable):
     import numpy as np
 
-    from filmgenre import pretrained
+    from filmgenre.encoders.efficientnet import poster_trunk_and_top
 
     train.train("effnet_finetune", epochs=1, limit=64, verbose=0)
-    model = train.load_model(trainable / "models" / "effnet_finetune-limit64.keras")
+    model = artifacts.load_model("effnet_finetune", trainable / "models" / "effnet_finetune-limit64.keras")
     assert model.input_shape == (None, 7, 7, 192) and model.output_shape == (None, 25)
-    _, pretrained_top = pretrained.poster_trunk_and_top()
+    _, pretrained_top = poster_trunk_and_top()
     tuned_top = model.get_layer("efficientnet_lite0_top")
     conv = [(tuned_top.get_layer(n).get_weights()[0], pretrained_top.get_layer(n).get_weights()[0])
             for n in ("block15_expand", "head")]
@@ -193,6 +194,6 @@ def test_class_weights_favour_rare_genres_and_survive_saving(trainable):
     assert models.positive_weights(np.eye(50)[:, :2]) == [models.CLASS_WEIGHT_CAP] * 2
     summary = train.train("cnn", epochs=1, limit=64, class_weight=True, verbose=0)
     assert summary["settings"]["class_weight"] is True
-    model = train.load_model(trainable / "models" / "cnn-limit64.keras")
+    model = artifacts.load_model("cnn", trainable / "models" / "cnn-limit64.keras")
     assert isinstance(model.loss, models.WeightedBinaryCrossentropy)
     assert max(model.loss.positive_weights) > 1

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score
 
-from filmgenre import config, evaluate, uncertainty
+from filmgenre import config, rules, scores, uncertainty
 
 
 def _toy(films=300, genres=6, seed=0):
@@ -26,7 +26,7 @@ def test_resample_counts_draw_every_film_count_times_and_are_seeded():
 
 def test_scores_at_the_identity_resample_are_sklearns():
     labels, probabilities = _toy()
-    predicted = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
+    predicted = rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
     identity = np.ones((1, len(labels)), dtype=np.int32)
     present = labels.sum(axis=0) > 0
     f1 = uncertainty.f1_scores(labels, predicted, identity)
@@ -35,7 +35,7 @@ def test_scores_at_the_identity_resample_are_sklearns():
         f1_score(labels[:, present], predicted[:, present], average="macro", zero_division=0), abs=1e-12)
     assert uncertainty.macro_average_precision(labels, probabilities, identity)[0] == pytest.approx(
         average_precision_score(labels[:, present], probabilities[:, present], average="macro"), abs=1e-12)
-    metrics = evaluate.compute_metrics(labels, predicted, probabilities, genres=list("abcdef"))
+    metrics = scores.compute_metrics(labels, predicted, probabilities, genres=list("abcdef"))
     assert f1["f1_macro"][0] == pytest.approx(metrics["f1_macro"], abs=1e-12)
     one = uncertainty.f1_scores(labels[:, :1], predicted[:, :1], identity)  # one genre: macro = micro
     assert one["f1_macro"][0] == one["f1_micro"][0] == pytest.approx(f1_score(labels[:, 0], predicted[:, 0]))
@@ -50,7 +50,7 @@ def test_a_resample_is_the_same_as_sklearn_with_film_weights():
     labels[7, 5] = 1  # a genre of one film, absent from some resamples, present once in others
     probabilities[:, 5] = np.linspace(0.9, 0.1, 120)
     labels[np.argmin(probabilities[:, 4]), 4] = 1  # the least probable film is a positive (last tie group)
-    predicted = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.4})
+    predicted = rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.4})
     predicted[:, 3] = 0  # a genre never predicted: its F1 is 0, still in the macro average
     counts = uncertainty.resample_counts(len(labels), resamples=8, seed=0)
     assert (counts[:, 7] == 0).any() and (counts[:, 7] == 1).any()
@@ -80,7 +80,7 @@ def test_a_perfect_model_has_a_zero_width_interval():
 
 def test_identical_models_differ_by_exactly_zero_and_different_ones_measurably():
     labels, probabilities = _toy()
-    good = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
+    good = rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
     models = {name: {"probabilities": probabilities, "predicted": {"test": good}} for name in ("a", "b")}
     models["noise"] = {"probabilities": np.random.default_rng(9).random(labels.shape),
                        "predicted": {"test": np.random.default_rng(9).integers(0, 2, labels.shape)}}
@@ -96,7 +96,7 @@ def test_the_interval_covers_the_estimate_and_narrows_with_more_films():
     widths = []
     for films in (200, 2000):
         labels, probabilities = _toy(films=films, seed=2)
-        predicted = evaluate.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
+        predicted = rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.5})
         resampled, _ = uncertainty.bootstrap(
             labels, {"m": {"probabilities": probabilities, "predicted": {"test": predicted}}}, resamples=300)
         low, high = uncertainty.interval(resampled["m"]["test"]["f1_micro"])
@@ -208,7 +208,7 @@ def test_per_genre_calibration_sees_what_pooling_hides():
 
 def test_a_rule_chosen_on_the_same_films_leaves_nothing_on_the_table():
     labels, probabilities = _toy(seed=4)
-    rule, _ = evaluate.choose_rule(probabilities, labels)
-    score = evaluate.micro_f1(labels, evaluate.apply_rule(probabilities, rule))
+    rule, _ = rules.choose_rule(probabilities, labels)
+    score = rules.micro_f1(labels, rules.apply_rule(probabilities, rule))
     assert uncertainty.rule_transfer(labels, probabilities, score)["gap"] == pytest.approx(0.0, abs=1e-6)
     assert uncertainty.rule_transfer(labels, probabilities, score - 0.05)["gap"] == pytest.approx(0.05, abs=1e-6)

@@ -1,5 +1,5 @@
 """EfficientNet-Lite0 in PyTorch, as the weights' own code defines it: the reference that
-``pretrained.efficientnet_lite0`` must reproduce. Imported only where PyTorch is installed
+``encoders.efficientnet.efficientnet_lite0`` must reproduce. Imported only where PyTorch is installed
 (the equality test on real posters); the committed ``fixtures/encoder_reference.npz`` holds
 its features of synthetic images (and sentence-transformers' MiniLM embeddings of four
 sentences) so the equality is checked without PyTorch too.
@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from filmgenre.pretrained import LITE0_STAGES, MEAN, POSTER_FEATURES, STD, efficientnet_weights_path
+from filmgenre.encoders.efficientnet import LITE0_STAGES, MEAN, POSTER_FEATURES, STD
+from filmgenre.encoders.packages import efficientnet_weights_path
 
 
 class SameConv(nn.Conv2d):

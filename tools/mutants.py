@@ -27,18 +27,18 @@ MUTMUT = [sys.executable, "-m", "mutmut"]
 # The parts whose bugs would change a claim, as mutmut names their mutants
 # (``<module>.x_<function>__mutmut_<n>``, ``<module>.xǁ<Class>ǁ<method>__mutmut_<n>``).
 TARGETS = {
-    "decision rules (evaluate.py)": [f"filmgenre.evaluate.x_{f}__mutmut_*" for f in (
-        "apply_rule", "choose_rule", "shrunk_thresholds", "_middle_best", "f1_from_counts", "f1_over",
-        "micro_f1", "macro_f1")],
+    "decision rules (rules.py)": [f"filmgenre.rules.x_{f}__mutmut_*" for f in (
+        "present_genres", "apply_rule", "choose_rule", "shrunk_thresholds", "middle_best", "f1_from_counts",
+        "f1_over", "micro_f1", "macro_f1")],
     "fusion.py": [f"filmgenre.fusion.x_{f}__mutmut_*" for f in ("fuse", "choose_weight", "best_member")],
     "uncertainty.py": [f"filmgenre.uncertainty.x_{f}__mutmut_*" for f in (
-        "resample_counts", "f1_scores", "macro_average_precision", "interval", "difference", "bootstrap",
-        "claims")],
+        "resample_counts", "scored_genres", "f1_scores", "average_precisions", "macro_average_precision",
+        "interval", "difference", "bootstrap", "point_estimates", "top1_test", "modality_pairs", "claims")],
     "the split (dataset.py)": [f"filmgenre.dataset.x_{f}__mutmut_*" for f in ("make_split", "ensure_split")],
     "files.py": ["filmgenre.files.x_*"],
-    "the weights reader (pretrained.py)": [
-        *(f"filmgenre.pretrained.x_{f}__mutmut_*" for f in ("_rebuild_tensor", "read_torch_legacy")),
-        "filmgenre.pretrained.xǁ_TensorsOnlyǁ*", "filmgenre.pretrained.xǁ_TensorRefǁ*"],
+    "the weights reader (encoders/torchfile.py)": [
+        *(f"filmgenre.encoders.torchfile.x_{f}__mutmut_*" for f in ("_rebuild_tensor", "read_torch_legacy")),
+        "filmgenre.encoders.torchfile.xǁ_TensorsOnlyǁ*", "filmgenre.encoders.torchfile.xǁ_TensorRefǁ*"],
 }
 
 # Survivors judged equivalent: no input changes what the function returns or raises. Keyed by

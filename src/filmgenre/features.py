@@ -5,7 +5,7 @@ JPEG; overviews stay strings until the model's own ``TextVectorization`` layer e
 them, which pads each batch only to its longest overview. Grouping overviews of similar
 length into the same batch (``bucket_by_sequence_length``) keeps that padding small.
 Models on a pretrained encoder (``effnet_head``, ``minilm_head``) read its vectors from the
-cache of ``pretrained.embeddings``.
+cache of ``encoders.cache.embeddings``. Which pipeline a model gets is ``inputs``' business.
 """
 
 import functools
@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from filmgenre import config, dataset, pretrained
+from filmgenre import config, dataset
 from filmgenre.dataset import Films
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -23,12 +23,12 @@ LENGTH_BUCKETS = [12, 16, 20, 24, 28, 32, 40, 48]
 
 
 def load_split(split: str, posters: bool = False, image_size: int = config.IMAGE_SIZE,
-               limit: int | None = None, encoded: str | None = None) -> Films:
-    """One split of the prepared data; with ``posters`` only films whose poster decoded, with
-    their cached posters; with ``encoded`` (a key of ``pretrained.ENCODERS``) their vectors."""
+               limit: int | None = None, with_poster: bool = False) -> Films:
+    """One split of the prepared data; with ``posters`` (or ``with_poster``) only films whose poster
+    decoded, with ``posters`` their cached posters too. A model's input: ``inputs.load``."""
     films, poster_ids, images = dataset.load_processed(image_size)
     chosen = films[films["split"] == split]
-    if posters or encoded == "poster_features":
+    if posters or with_poster:
         chosen = chosen[chosen["has_poster"] == 1]
     if limit is not None:
         chosen = chosen.iloc[:limit]
@@ -40,15 +40,7 @@ def load_split(split: str, posters: bool = False, image_size: int = config.IMAGE
     if posters:
         row_of = {film_id: row for row, film_id in enumerate(poster_ids)}
         result.posters = images[[row_of[film_id] for film_id in result.ids]]
-    if encoded:
-        result.embeddings = pretrained.vectors_of(encoded, result.ids)
     return result
-
-
-def load_for(reads: str, split: str, image_size: int = config.IMAGE_SIZE, limit: int | None = None) -> Films:
-    """``load_split`` with what a model reading ``reads`` needs: posters, encoder vectors or neither."""
-    return load_split(split, reads == "posters", image_size, limit,
-                      encoded=reads if reads in pretrained.ENCODERS else None)
 
 
 def poster_dataset(posters: np.ndarray, labels: np.ndarray, batch_size: int = config.BATCH_SIZE,
@@ -95,16 +87,6 @@ def overview_dataset(overviews: np.ndarray, labels: np.ndarray, batch_size: int 
     else:
         texts = texts.batch(batch_size)
     return texts.prefetch(AUTOTUNE)
-
-
-def model_dataset(reads: str, films: Films, batch_size: int = config.BATCH_SIZE, training: bool = False,
-                  seed: int = config.SEED, bucket_by_length: bool = True) -> tf.data.Dataset:
-    """The batches a model that reads ``reads`` (posters, overviews or an encoder's vectors) is fed."""
-    if reads == "posters":
-        return poster_dataset(films.posters, films.labels, batch_size, training, seed)
-    if reads in pretrained.ENCODERS:
-        return feature_dataset(films.embeddings, films.labels, batch_size, training, seed)
-    return overview_dataset(films.overviews, films.labels, batch_size, training, seed, bucket_by_length)
 
 
 def predict_by_length(model: keras.Model, overviews, batch_size: int = config.BATCH_SIZE) -> np.ndarray:

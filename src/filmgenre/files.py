@@ -40,7 +40,7 @@ def write_text(target: Path | str, text: str) -> None:
 
 
 def write_json(target: Path | str, data) -> None:
-    write_text(target, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    write_text(target, json.dumps(data, indent=2, sort_keys=False, default=jsonable) + "\n")
 
 
 def write_csv(target: Path | str, frame, **to_csv_kwargs) -> None:
@@ -78,7 +78,24 @@ def sha256(path: Path | str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _jsonable(value):
+def digest(*parts) -> str:
+    """A short hash (16 hex digits) of JSON-able parts, in order."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_hashes: dict[tuple, str] = {}
+
+
+def sha256_cached(path: Path | str) -> str:
+    """``sha256`` remembered per (path, modification time, size): a stage hashes each input once."""
+    stat = Path(path).stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _hashes:
+        _hashes[key] = sha256(path)
+    return _hashes[key]
+
+
+def jsonable(value):
     """Let numpy scalars and arrays, and paths, pass through ``json.dumps``."""
     if hasattr(value, "tolist"):
         return value.tolist()

@@ -1,17 +1,15 @@
 """The models, each readable in one screen: the assignment's CNN and LSTM, then ours.
 
-``MODELS`` maps each name that ``filmgenre train`` accepts to how it is built, what it
-reads (posters, overviews, or a pretrained encoder's vectors of either) and its training defaults.
+Each is a function that returns a compiled Keras model; ``registry.MODELS`` names the
+function a model is built with, its options, what it reads and its training defaults.
 """
-
-from dataclasses import dataclass
-from functools import partial
-from typing import Callable
 
 import keras
 import numpy as np
 from keras import layers, ops
-from keras.src.backend import rnn as step_loop  # the step loop Keras's own RNN layers run
+# The step loop Keras's own RNN layers run: private API, checked on the Keras versions that
+# tests/test_models.py pins (CHECKED_KERAS).
+from keras.src.backend import rnn as step_loop
 
 from filmgenre import config
 
@@ -220,9 +218,9 @@ def glove_lstm(encoder: layers.TextVectorization, jit_compile: bool | str = "aut
 
 def encoder_head(train_features, name: str, hidden: int = 256, dropout: float = 0.6,
                  learning_rate: float = 3e-4, jit_compile: bool | str = "auto") -> keras.Model:
-    """Ours, on a frozen pretrained encoder: a small head over its vectors (``pretrained.ENCODERS``).
+    """Ours, on a frozen pretrained encoder: a small head over its vectors (``encoders.cache.ENCODERS``).
 
-    The encoder turns every film into one vector once (``pretrained.embeddings``); only this
+    The encoder turns every film into one vector once (``encoders.cache.embeddings``); only this
     head trains, in about a second an epoch. The Normalization layer is adapted on the
     training vectors, so the saved model standardises its input itself. For the poster
     features, chosen on validation (3 seeds): a hidden layer of 256 with dropout 0.6 had
@@ -244,15 +242,15 @@ def effnet_finetune(train_maps, hidden: int = 256, dropout: float = 0.6, learnin
                     jit_compile: bool | str = "auto") -> keras.Model:
     """Ours for posters, fine-tuned: EfficientNet-Lite0's last MBConv block and 1x1 head train on.
 
-    The frozen trunk's 7x7x192 maps of every poster are computed once (``pretrained.embeddings``),
+    The frozen trunk's 7x7x192 maps of every poster are computed once (``encoders.cache.embeddings``),
     so an epoch costs only the top block; mirrored maps stand in for mirrored posters
     (augmentation). The top starts from the ImageNet weights, its BatchNorm statistics stay
     frozen (4,418 posters are too few to re-estimate them), and the learning rate is low so
     the pretrained filters move a little rather than being overwritten.
     """
-    from filmgenre import pretrained
+    from filmgenre.encoders.efficientnet import poster_trunk_and_top
 
-    _, top = pretrained.poster_trunk_and_top()
+    _, top = poster_trunk_and_top()
     for layer in top.layers:  # each layer: the encoder was frozen as a whole, layer by layer
         layer.trainable = not isinstance(layer, layers.BatchNormalization)
     inputs = keras.Input(shape=train_maps.shape[1:], name="maps")
@@ -263,62 +261,3 @@ def effnet_finetune(train_maps, hidden: int = 256, dropout: float = 0.6, learnin
     x = layers.Dropout(dropout, name="HiddenDrop")(x)
     outputs = layers.Dense(N_GENRES, activation="sigmoid", dtype="float32", name="Output")(x)
     return _compile(keras.Model(inputs, outputs, name="effnet_finetune"), learning_rate, jit_compile)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How ``train`` builds and feeds one model.
-
-    ``patience`` (epochs without a lower validation loss before early stopping) fits each
-    model's committed curve (``results/<name>/history.csv``): at least the longest run of
-    epochs it went without improving before its best epoch, so replaying that history
-    stops at the same best epoch (``train.early_stopping`` replays it; a test checks it),
-    but no longer than that, since every extra epoch is CPU time spent overfitting.
-    Models `make all` leaves to `make extras` are listed in ``config.EXTRA_MODELS``.
-    ``threads_per_op`` (None: TensorFlow's default, every core) is set by `filmgenre train`
-    before TensorFlow starts (``train.use_threads_per_op``).
-    """
-
-    build: Callable[..., keras.Model]
-    reads: str  # "posters", "overviews", or an encoder's vectors: "poster_features", "overview_features"
-    epochs: int
-    patience: int
-    image_size: int = config.IMAGE_SIZE
-    vocab_size: int = config.VOCAB_SIZE
-    description: str = ""
-    threads_per_op: int | None = None
-
-
-MODELS: dict[str, ModelSpec] = {
-    # Improves slowly to the end (best at epoch 35 of 40); after epoch 20 it went 4 epochs without
-    # improving, so 5 is the least patience that reaches its best.
-    "cnn": ModelSpec(spec_cnn, "posters", epochs=40, patience=5,
-                     description="the assignment's poster CNN"),
-    # Overfits soon after its best (epoch 8); it never waited more than 2 epochs to improve.
-    # One thread per op: its two directions' step loops still run side by side, one per core,
-    # without handing each small op's work between threads: less CPU and less wall time per
-    # epoch, the same history (README, "CPU time": `train lstm --threads-per-op 0` vs 1).
-    "lstm": ModelSpec(spec_lstm, "overviews", epochs=20, patience=2, threads_per_op=1,
-                      description="the assignment's overview BiLSTM"),
-    # ~40 % of the CPU time of the study for a macro-F1 below the spec CNN's: not in `make all`
-    # (`make extras` trains it). Best at epoch 10, never more than 2 epochs without improving.
-    "poster_cnn": ModelSpec(poster_cnn, "posters", epochs=40, patience=2, image_size=96,
-                            description="ours: augmented, batch-normalised CNN, 96 px, global pooling"),
-    # Best at epoch 10 of 15, never more than 2 epochs without improving.
-    "glove_lstm": ModelSpec(glove_lstm, "overviews", epochs=30, patience=2, vocab_size=20_000,
-                            description="ours: BiLSTM(64) over GloVe 6B 50-d vectors"),
-    "effnet_head": ModelSpec(partial(encoder_head, name="effnet_head"), "poster_features", epochs=200,
-                             patience=10, description="ours: dense head (256) on pretrained EfficientNet-Lite0 features"),
-    # Better on validation micro-F1 than effnet_head (0.560 against 0.545) but worse on macro-F1
-    # (0.263 against 0.289 on test), for 487 CPU seconds of training (best epoch 36 of 40, on 2
-    # cores): close to the spec CNN's whole run, so `make extras` trains it, `make all` does not.
-    "effnet_finetune": ModelSpec(effnet_finetune, "poster_maps", epochs=40, patience=5,
-                                 description="ours: EfficientNet-Lite0's top block fine-tuned, dense head (256)"),
-    "minilm_head": ModelSpec(partial(encoder_head, name="minilm_head"), "overview_features", epochs=200,
-                             patience=10, description="ours: dense head (256) on pretrained all-MiniLM-L6-v2 embeddings"),
-}
-
-
-def make_all_models() -> list[str]:
-    """The models `make all` trains (the Makefile's ``MODELS``; a test keeps the two in step)."""
-    return [name for name in MODELS if name not in config.EXTRA_MODELS]

@@ -17,20 +17,26 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from filmgenre import config, dataset, tables  # noqa: E402
+from filmgenre import config, dataset, figure_index, tables  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
+figure_index.watch(__file__)  # the results files each function below reads are noted for its figure
 SMALLEST = 7.5  # points: figures are drawn at the width they print at (7 in), so no text is under 7 pt
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": SMALLEST,
                      "ytick.labelsize": SMALLEST, "legend.fontsize": SMALLEST, "legend.title_fontsize": SMALLEST})
 
 
 def save(figure, name: str):
-    """Save as PNG and PDF under a stable name in report/figures/ and return the figure for display."""
+    """Save as PNG and PDF under a stable name in report/figures/ and return the figure for display.
+
+    Each save enters the figure in report/figures/index.json with what drew it and from which
+    results (``figure_index``), so a figure can be cited and checked for staleness."""
     folder = config.paths().figures
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix in ("png", "pdf"):
-        figure.savefig(folder / f"{name}.{suffix}", dpi=200, bbox_inches="tight")
+    written = [folder / f"{name}.{suffix}" for suffix in ("png", "pdf")]
+    for path in written:
+        figure.savefig(path, dpi=200, bbox_inches="tight")
+    figure_index.record(name, written)
     return figure
 
 
@@ -64,7 +70,7 @@ def training_curves(names=("cnn", "lstm"), baseline: str | None = "prior", metri
             axis = next(panels)
             axis.plot(history["epoch"] + 1, history[metric], label="train")
             axis.plot(history["epoch"] + 1, history[f"val_{metric}"], label="validation")
-            axis.axvline(best, color="grey", linestyle=":", linewidth=1)
+            axis.axvline(best, color="grey", linestyle=":", linewidth=1, label="kept epoch")
             axis.set_title(f"{model}: {metric}" + (" at 0.5" if metric != "loss" else ""))
             axis.set_xlabel("epoch")
             if metric == "loss" and floor is not None:
@@ -107,7 +113,7 @@ def modality_differences(pairs, metric: str = "F1"):
     axis.set_xticklabels([f"{g} ({n})" for g, n in table["films"].items()], rotation=40, ha="right",
                        rotation_mode="anchor")
     axis.set_ylabel(f"{metric}: text \u2212 poster")
-    axis.legend(loc="lower left")
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(pairs), frameon=False)  # off the points
     figure.tight_layout(pad=0.3)
     return save(figure, f"modality_{metric.lower()}")
 

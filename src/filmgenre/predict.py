@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from filmgenre import FilmgenreError, config, dataset, evaluate, files, fusion, models
+from filmgenre import FilmgenreError, artifacts, config, dataset, files, fusion, inputs, predictions, registry
+from filmgenre.rules import apply_rule, describe_rule
 
 
 class PredictError(FilmgenreError):
@@ -95,76 +96,46 @@ def film_pixels(inputs: Inputs, image_size: int) -> np.ndarray:
     return poster_pixels(inputs.poster, image_size)
 
 
-class EncoderSource:
-    """A pretrained encoder's vector of the inputs: from the encoder's cache for a film of the
-    dataset, else encoded now (each encoder loaded once, only when needed)."""
-
-    def __init__(self):
-        self._encoders = {}
-
-    def __call__(self, reads: str, inputs: Inputs) -> np.ndarray:
-        from filmgenre import pretrained
-
-        if inputs.film_id is not None and pretrained.cache_path(pretrained.ENCODERS[reads]).exists():
-            ids, vectors = pretrained.embeddings(reads)
-            rows = np.flatnonzero(ids == inputs.film_id)
-            if len(rows):
-                return vectors[rows[0]]
-        source = inputs.overview if config.MODALITY[reads] == "overviews" else inputs.poster
-        if source is None:
-            raise PredictError(f"{inputs.film_id}: not in the {reads} cache and no poster file under data/raw. "
-                               "Run `filmgenre encode` first.")
-        if reads not in self._encoders:
-            self._encoders[reads] = pretrained.encoder(reads)
-        try:
-            return self._encoders[reads]([source])[0]
-        except OSError:  # PIL: the header read, the pixels did not
-            raise PredictError(str(dataset.damaged_poster(source))) from None
-
-
 # --------------------------------------------------------------------------- models
 def chosen_models(names: list[str] | None = None) -> list[str]:
     """The models to run: ``names`` (each must be trained), or every trained model."""
-    folder = config.paths().models
     if names:
         for name in names:
-            if name not in models.MODELS:
-                raise PredictError(f"unknown model '{name}'. Models: {', '.join(models.MODELS)}.")
-            if not (folder / f"{name}.keras").exists():
-                raise PredictError(f"{folder / f'{name}.keras'}: not found. Run `filmgenre train {name}` first.")
+            if name not in registry.MODELS:
+                raise PredictError(f"unknown model '{name}'. Models: {', '.join(registry.MODELS)}.")
+            if not registry.model_path(name).exists():
+                raise PredictError(f"{registry.model_path(name)}: not found. Run `filmgenre train {name}` first.")
         return list(names)
-    trained = [name for name in models.MODELS if (folder / f"{name}.keras").exists()]
+    trained = registry.trained_models()
     if not trained:
-        raise PredictError(f"no trained model in {folder}. Run `filmgenre train NAME` first "
-                           f"(NAME: {', '.join(models.MODELS)}).")
+        raise PredictError(f"no trained model in {config.paths().models}. Run `filmgenre train NAME` first "
+                           f"(NAME: {', '.join(registry.MODELS)}).")
     return trained
 
 
-def model_probabilities(name: str, inputs: Inputs, encoded: EncoderSource) -> np.ndarray:
+def model_probabilities(name: str, given: Inputs, vectors: inputs.EncoderSource) -> np.ndarray:
     """One model's 25 probabilities for the inputs, rounded as ``evaluate`` rounds them."""
-    import tensorflow as tf
-
-    from filmgenre import train
-
-    spec = models.MODELS[name]
-    if spec.reads == "overviews":
-        batch = tf.constant([inputs.overview])
-    elif spec.reads == "posters":
-        batch = film_pixels(inputs, spec.image_size)[None].astype(np.float32) / 255.0  # as features.poster_dataset
-    else:
-        batch = encoded(spec.reads, inputs)[None]
-    model = train.load_model(config.paths().models / f"{name}.keras")
+    spec = registry.MODELS[name]
+    try:
+        batch = inputs.one_film(spec, lambda size: film_pixels(given, size), given.overview, given.film_id,
+                                given.poster, vectors)
+    except OSError:  # PIL: the header read, the pixels did not
+        raise PredictError(str(dataset.damaged_poster(given.poster))) from None
+    if batch is None:
+        raise PredictError(f"{given.film_id}: not in the {spec.reads} cache and no poster file under data/raw. "
+                           "Run `filmgenre encode` first.")
+    model = artifacts.load_model(name)
     output = model(batch, training=False)  # one film: a direct call, no predict() loop to trace
-    return evaluate.quantise(np.asarray(output, dtype=np.float64)[0])
+    return predictions.quantise(np.asarray(output, dtype=np.float64)[0])
 
 
-def why_not(name: str, inputs: Inputs) -> str | None:
+def why_not(name: str, given: Inputs) -> str | None:
     """Why model ``name`` cannot run on these inputs, or ``None``."""
-    reads = models.MODELS[name].reads
-    if config.MODALITY[reads] == "overviews" and inputs.overview is None:
+    modality = inputs.modality(registry.MODELS[name])
+    if modality == "overviews" and given.overview is None:
         return "reads overviews; none given"
-    if config.MODALITY[reads] == "posters" and not inputs.has_poster:
-        return f"film {inputs.film_id} has no usable poster" if inputs.film_id else "reads posters; none given"
+    if modality == "posters" and not given.has_poster:
+        return f"film {given.film_id} has no usable poster" if given.film_id else "reads posters; none given"
     return None
 
 
@@ -174,7 +145,7 @@ def _rule_of(name: str, metrics: dict) -> tuple[dict | None, str | None]:
     if entry is None:
         return None, f"no decision rule yet: run `filmgenre evaluate {name}`"
     recorded = entry.get("provenance", {}).get("inputs", {}).get(f"models/{name}.keras")
-    model_file = config.paths().models / f"{name}.keras"
+    model_file = registry.model_path(name)
     if recorded and model_file.exists() and files.sha256(model_file) != recorded:
         return entry["rule"], f"rule chosen for an earlier {model_file.name}: run `filmgenre evaluate {name}`"
     return entry["rule"], None
@@ -185,11 +156,11 @@ def describe(name: str, probabilities: np.ndarray, rule: dict | None, top: int, 
     order = np.argsort(-probabilities, kind="stable")[:top]
     genres = None
     if rule is not None:
-        chosen = evaluate.apply_rule(probabilities[None], rule)[0]
+        chosen = apply_rule(probabilities[None], rule)[0]
         genres = [g for g, on in zip(config.GENRES, chosen) if on]
     return {"model": name, **extra,
             "top": [{"genre": config.GENRES[g], "probability": float(probabilities[g])} for g in order],
-            "rule": rule, "rule_description": evaluate.describe_rule(rule) if rule else None, "genres": genres,
+            "rule": rule, "rule_description": describe_rule(rule) if rule else None, "genres": genres,
             "probabilities": dict(zip(config.GENRES, map(float, probabilities)))}
 
 
@@ -199,20 +170,20 @@ def predict(poster: str | Path | None = None, overview: str | None = None, film_
     """Predictions of every trained model (or of ``names``) and of the fusion; see the module's docstring."""
     if not 1 <= top <= len(config.GENRES):
         raise PredictError(f"--top must be between 1 and {len(config.GENRES)}, not {top}.")
-    inputs = read_inputs(poster, overview, film_id)
+    given = read_inputs(poster, overview, film_id)
     chosen = chosen_models(names)
-    metrics = files.read_json(config.paths().metrics, default={})
-    result = {"inputs": {"id": inputs.film_id, "poster": str(inputs.poster) if inputs.poster else None,
-                         "overview": inputs.overview},
-              "true_genres": inputs.true_genres, "predictions": [], "skipped": {}}
-    encoded, probabilities = EncoderSource(), {}
+    metrics = artifacts.read_metrics()
+    result = {"inputs": {"id": given.film_id, "poster": str(given.poster) if given.poster else None,
+                         "overview": given.overview},
+              "true_genres": given.true_genres, "predictions": [], "skipped": {}}
+    vectors, probabilities = inputs.EncoderSource(), {}
     for name in chosen:
-        if reason := why_not(name, inputs):
+        if reason := why_not(name, given):
             result["skipped"][name] = reason
             continue
-        probabilities[name] = model_probabilities(name, inputs, encoded)
+        probabilities[name] = model_probabilities(name, given, vectors)
         rule, note = _rule_of(name, metrics)
-        spec = models.MODELS[name]
+        spec = registry.MODELS[name]
         result["predictions"].append(describe(name, probabilities[name], rule, top, reads=spec.reads,
                                               description=spec.description, note=note))
     if not result["predictions"]:
@@ -220,14 +191,14 @@ def predict(poster: str | Path | None = None, overview: str | None = None, film_
                            + "; ".join(f"{name} {reason}" for name, reason in result["skipped"].items()))
 
     recorded = metrics.get("models", {}).get(fusion.NAME)
-    if recorded and inputs.has_poster and inputs.overview is not None:
+    if recorded and given.has_poster and given.overview is not None:
         members = recorded["fusion"]
         missing = [members[m] for m in ("poster", "text") if members[m] not in probabilities]
         if missing:
             result["skipped"][fusion.NAME] = f"needs {' and '.join(missing)} (not trained, or not chosen)"
         else:
             weight = members["weight"]
-            fused = evaluate.quantise(fusion.fuse(probabilities[members["poster"]], probabilities[members["text"]],
+            fused = predictions.quantise(fusion.fuse(probabilities[members["poster"]], probabilities[members["text"]],
                                                   weight))
             result["predictions"].append(describe(
                 fusion.NAME, fused, recorded["rule"], top, reads=recorded["reads"],

@@ -18,7 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
-from filmgenre import FilmgenreError, config, evaluate, files, fusion
+from filmgenre import FilmgenreError, artifacts, config, evaluate, files, fusion, registry
+from filmgenre.predictions import SPLITS, evaluation_films, quantise
+from filmgenre.rules import apply_rule, choose_rule, describe_rule
+from filmgenre.scores import compute_metrics
 
 SEEDS = (1, 2, 3)
 SPEC_MODELS = ("cnn", "lstm")
@@ -51,21 +54,22 @@ def score_run(name: str, seed: int, films: dict, epochs: int | None = None, clas
     from filmgenre import train
 
     folder = run_folder(name + (CLASS_WEIGHT if class_weight else ""), seed)
-    model_path = folder / "models" / f"{name}.keras"
+    model_path = registry.model_path(name, folder)
     if not model_path.exists():
         train.train(name, seed=seed, epochs=epochs, out=folder, class_weight=class_weight)
-    probabilities = dict(zip(evaluate.SPLITS, (evaluate.quantise(p) for p in evaluate.predict_model(
-        name, [films[split] for split in evaluate.SPLITS], path=model_path))))
-    labels = {split: films[split].labels.astype(np.int8) for split in evaluate.SPLITS}
-    summary = files.read_json(folder / "results" / name / "train.json")
+    probabilities = dict(zip(SPLITS, (quantise(p) for p in evaluate.predict_model(
+        name, [films[split] for split in SPLITS], path=model_path))))
+    labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
+    summary = artifacts.read_json(folder / "results" / name / "train.json",
+                                  f"Delete {folder} and rerun `filmgenre seeds`: the run is trained again.")
     record = {"seed": seed, "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
               "epochs_run": summary["epochs_run"]}
     for suffix, objective in (("", "micro"), ("_macro_rule", "macro")):
-        rule, _ = evaluate.choose_rule(probabilities["val"], labels["val"], objective=objective)
-        for split in evaluate.SPLITS:
-            scores = evaluate.compute_metrics(labels[split], evaluate.apply_rule(probabilities[split], rule),
+        rule, _ = choose_rule(probabilities["val"], labels["val"], objective=objective)
+        for split in SPLITS:
+            scores = compute_metrics(labels[split], apply_rule(probabilities[split], rule),
                                               probabilities[split])
-            record[split + suffix] = {"rule": evaluate.describe_rule(rule)} | {
+            record[split + suffix] = {"rule": describe_rule(rule)} | {
                 m: scores[m] for m in REPORTED[split + suffix]}
     return record
 
@@ -93,19 +97,18 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
     ``<name>+class_weight``: with seed ``config.SEED`` their validation scores compare with
     the committed run's, one change at a time.
     """
-    from filmgenre import models
-
-    metrics = files.read_json(config.paths().metrics, default={})
+    metrics = artifacts.read_metrics()
     names = default_models(metrics) if names is None else list(names)
-    unknown = [name for name in names if name not in models.MODELS]
+    unknown = [name for name in names if name not in registry.MODELS]
     if unknown:
-        raise FilmgenreError(f"unknown model(s) {', '.join(unknown)}. Models: {', '.join(models.MODELS)}.")
-    record = files.read_json(seeds_path(), default={})
+        raise FilmgenreError(f"unknown model(s) {', '.join(unknown)}. Models: {', '.join(registry.MODELS)}.")
+    record = artifacts.read_json(seeds_path(), "Restore the committed one (`git checkout results/seeds.json`) "
+                                 "or delete it and rerun `filmgenre seeds`.", {})
     record.setdefault("models", {})
     record["note"] = ("test scores of the same model trained with different seeds, each with its own rules "
                       "chosen on validation; training is deterministic on one machine, not across CPUs")
     for name in names:
-        films = {split: evaluate.evaluation_films(split, models.MODELS[name].image_size) for split in evaluate.SPLITS}
+        films = {split: evaluation_films(split, registry.MODELS[name].image_size) for split in SPLITS}
         variant = name + (CLASS_WEIGHT if class_weight else "")
         entry = record["models"].setdefault(variant, {"runs": []})
         entry.update(model=name, class_weight=class_weight)  # what the variant is, for readers of the file
@@ -113,7 +116,7 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
             if any(run["seed"] == seed for run in entry["runs"]):
                 log(f"{variant} seed {seed}: already recorded, skipped")
                 continue
-            trained = (run_folder(variant, seed) / "models" / f"{name}.keras").exists()
+            trained = registry.model_path(name, run_folder(variant, seed)).exists()
             log(f"{variant} seed {seed}: {'scoring the model in' if trained else 'training into'} "
                 f"{run_folder(variant, seed)} ...")
             result = score_run(name, seed, films, epochs, class_weight)

@@ -38,6 +38,16 @@ def training(name: str) -> dict:
     return _json(f"{name}/train.json")
 
 
+def training_commits(names) -> dict[str, str]:
+    """The code version (short commit, ``+dirty`` when the tree had uncommitted changes) each
+    reported run was trained with: runs from different versions are not one experiment."""
+    def short(commit: str) -> str:
+        head, _, dirty = commit.partition("+")
+        return head[:7] + ("+" + dirty if dirty else "")
+
+    return {name: short(training(name)["git_commit"]) for name in names}
+
+
 def history(name: str) -> pd.DataFrame:
     return pd.read_csv(_results() / name / "history.csv")
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from filmgenre import config, features, files, models
+from filmgenre import config, files, inputs, models, registry
 
 
 # Known and harmless with tf.data input: Keras asks for shuffling the dataset already does,
@@ -178,27 +178,18 @@ def run_name(name: str, limit: int | None) -> str:
 def build_datasets(spec, limit: int | None, batch_size: int, seed: int, bucket_by_length: bool = True):
     """Training and validation datasets for what the model reads (never the test split)."""
     val_limit = None if limit is None else max(limit // 4, batch_size)
-    train_films = features.load_for(spec.reads, "train", spec.image_size, limit)
-    val_films = features.load_for(spec.reads, "val", spec.image_size, val_limit)
+    train_films = inputs.load(spec, "train", limit)
+    val_films = inputs.load(spec, "val", val_limit)
     return (train_films,
-            features.model_dataset(spec.reads, train_films, batch_size, True, seed, bucket_by_length),
-            features.model_dataset(spec.reads, val_films, batch_size))
-
-
-def build_model(name: str, spec, train_films, jit_compile: bool):
-    if spec.reads == "posters":
-        return spec.build(image_size=spec.image_size, jit_compile=jit_compile)
-    if train_films.embeddings is not None:
-        return spec.build(train_films.embeddings, jit_compile=jit_compile)
-    encoder = features.text_encoder(train_films.overviews, spec.vocab_size)
-    return spec.build(encoder, jit_compile=jit_compile)
+            inputs.batches(spec, train_films, batch_size, True, seed, bucket_by_length),
+            inputs.batches(spec, val_films, batch_size))
 
 
 def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: int | None = None,
           batch_size: int = config.BATCH_SIZE, mixed_precision: bool = False, jit_compile: bool = False,
           strategy: str = "default", verbose: int | str = "auto", out: Path | None = None,
           class_weight: bool = False) -> dict:
-    """Train model ``name`` (a key of ``models.MODELS``) and write its artifacts.
+    """Train model ``name`` (a key of ``registry.MODELS``) and write its artifacts.
 
     ``out`` is the folder that receives ``models/``, ``results/`` and ``logs/`` (default:
     the project root); the prepared data is always read from the project. ``class_weight``
@@ -206,7 +197,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
     (capped, ``models.WeightedBinaryCrossentropy``), for the rare genres macro-F1 averages.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
-    spec = models.MODELS[name]
+    spec = registry.MODELS[name]
     epochs = spec.epochs if epochs is None else epochs
     run = run_name(name, limit)
     where = config.paths()
@@ -222,7 +213,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
     distribution = configure_runtime(seed, strategy, mixed_precision, deterministic=not jit_compile)
     with distribution.scope():
         train_films, train_data, val_data = build_datasets(spec, limit, batch_size, seed)
-        model = build_model(name, spec, train_films, jit_compile)
+        model = inputs.build(spec, train_films, jit_compile)
         if class_weight:
             model = models.with_class_weights(model, train_films.labels, jit_compile)
     base_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -277,7 +268,7 @@ def train(name: str, epochs: int | None = None, seed: int = config.SEED, limit: 
         "versions": versions(),
         "git_commit": git_commit(),
     }
-    model_path = out / "models" / f"{run}.keras"
+    model_path = registry.model_path(run, out)
     with files.atomic_path(model_path) as tmp:
         model.save(tmp)
     files.write_csv(out / "results" / run / "history.csv", history)
@@ -313,8 +304,3 @@ def _dedupe_resumed(history: pd.DataFrame) -> pd.DataFrame:
 
 def _devices() -> list[str]:
     return [f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()]
-
-
-def load_model(path):
-    """Load a saved model with Keras ``safe_mode`` (no arbitrary code from the file)."""
-    return keras.saving.load_model(path, safe_mode=True)

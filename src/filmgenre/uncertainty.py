@@ -36,7 +36,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from filmgenre import config, files
-from filmgenre.evaluate import f1_from_counts
+from filmgenre.rules import f1_from_counts
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -235,7 +235,7 @@ def genre_calibration(labels: np.ndarray, probabilities: np.ndarray, genres: np.
 def rule_transfer(labels: np.ndarray, probabilities: np.ndarray, test_f1: float) -> dict:
     """How much test micro-F1 the validation-chosen rule leaves on the table: the best rule
     chosen on test itself (an oracle, never used for a result) and its test micro-F1."""
-    from filmgenre.evaluate import choose_rule, describe_rule
+    from filmgenre.rules import choose_rule, describe_rule
 
     best, candidates = choose_rule(probabilities, labels)
     oracle = max(c["val_f1_micro"] for c in candidates)  # scored on the films it was chosen on: test
@@ -264,7 +264,7 @@ def claims(entries: dict) -> list[tuple[str, str]]:
     Each spec model against its baseline, against the constant prior and against the other spec model; each of our
     models against the spec model of its input; each fusion against each of its members
     and its text member against its poster member. Generic over names, so a model added to
-    ``models.MODELS`` gets its comparison too.
+    ``registry.MODELS`` gets its comparison too.
     """
     pairs = [(spec, baseline) for spec, baseline in SPEC_BASELINES.items()]
     pairs += [(spec, PRIOR) for spec in SPEC_BASELINES] + [("lstm", "cnn")]
@@ -304,21 +304,21 @@ def add_to_metrics(resamples: int = RESAMPLES, seed: int = config.SEED, log=prin
     a - b with its interval; per genre for ``modality_pairs``), ``mcnemar`` into each
     ``agreement``, and ``bootstrap`` (how it was computed, which genres the macro scores keep).
     """
-    from filmgenre import evaluate
+    from filmgenre import artifacts, compare, predictions, rules
 
     where = config.paths()
-    metrics = files.read_json(where.metrics, default={})
+    metrics = artifacts.read_metrics()
     entries = metrics.get("models", {})
-    films = {split: evaluate.evaluation_films(split) for split in ("val", "test")}
+    films = {split: predictions.evaluation_films(split) for split in ("val", "test")}
     labels = films["test"].labels.astype(np.int8)
     support = labels.sum(axis=0)
     genres = scored_genres(labels, MIN_TEST_FILMS)
     models, probabilities = {}, {}
     for name, entry in entries.items():
-        probabilities[name] = {split: evaluate._aligned(name, films[split], split) for split in films}
+        probabilities[name] = {split: predictions.aligned(name, films[split], split) for split in films}
         models[name] = {"probabilities": probabilities[name]["test"], "predicted": {
-            "test": evaluate.apply_rule(probabilities[name]["test"], entry["rule"]),
-            "test_macro_rule": evaluate.apply_rule(probabilities[name]["test"], entry["macro_rule"])}}
+            "test": rules.apply_rule(probabilities[name]["test"], entry["rule"]),
+            "test_macro_rule": rules.apply_rule(probabilities[name]["test"], entry["macro_rule"])}}
     resampled, about = bootstrap(labels, models, resamples, seed, genres)
     estimates = {name: point_estimates(labels, model, genres) for name, model in models.items()}
     for name, entry in entries.items():
@@ -345,7 +345,7 @@ def add_to_metrics(resamples: int = RESAMPLES, seed: int = config.SEED, log=prin
     counts = resample_counts(len(labels), resamples, seed)
     for key, pair in metrics.get("agreement", {}).items():
         a, b = pair["models"]
-        right = {m: evaluate.right_top1(probabilities[m]["test"], labels) for m in (a, b)}
+        right = {m: compare.right_top1(probabilities[m]["test"], labels) for m in (a, b)}
         pair["top1_test"] = top1_test(right[a], right[b], counts)
     present = scored_genres(labels)
     about |= {"min_test_films": MIN_TEST_FILMS, "macro_genres": [config.GENRES[g] for g in genres],

@@ -48,9 +48,9 @@ from typing import Any, Iterable
 
 import yaml
 
-from filmgenre import FilmgenreError
+from filmgenre import FilmgenreError, figure_index
 
-from .files import atomic_path
+from filmgenre.files import atomic_path
 
 PROJECT_FILE = "_quarto.yml"
 DEFAULT_OUTPUT_DIR = "_output"
@@ -476,22 +476,30 @@ def build_notebook(doc: QmdDocument, meta: dict):
 
 
 def execute_notebook(nb, cwd: Path, document: Path, timeout: int = 600):
-    """Run ``nb`` with nbclient in ``cwd``; a failing cell raises :class:`RenderError` naming it."""
+    """Run ``nb`` with nbclient in ``cwd``; a failing cell raises :class:`RenderError` naming it.
+
+    The kernel talks over IPC sockets in a private folder: no TCP port open to other users of
+    the machine (and no "Kernel is running over TCP without encryption" warning)."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     running: dict[str, Any] = {}
-    client = NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(cwd)}},
-                            on_cell_start=lambda cell, **_: running.update(info=cell.metadata.get("filmgenre", {})))
-    try:
-        client.execute()
-    except Exception as exc:  # CellExecutionError, timeouts, dead kernels
-        info = running.get("info", {})
-        label, line = info.get("label"), info.get("line")
-        where = f"{info.get('role', 'setup')} cell" + (f" {label!r}" if label else "")
-        where += f" at line {line}" if line else ""
-        ename, evalue = getattr(exc, "ename", type(exc).__name__), _ANSI.sub("", str(getattr(exc, "evalue", exc)))
-        raise RenderError(f"{document}: {where} raised {ename}: {evalue}\n\n{_ANSI.sub('', str(exc)).strip()}",
-                          cell=label or (f"line {line}" if line else None), ename=ename) from exc
+    with tempfile.TemporaryDirectory(prefix="filmgenre-kernel-") as sockets:
+        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=kernel, timeout=timeout, resources={"metadata": {"path": str(cwd)}},
+                                on_cell_start=lambda cell, **_: running.update(info=cell.metadata.get("filmgenre", {})))
+        try:
+            client.execute()
+        except Exception as exc:  # CellExecutionError, timeouts, dead kernels
+            info = running.get("info", {})
+            label, line = info.get("label"), info.get("line")
+            where = f"{info.get('role', 'setup')} cell" + (f" {label!r}" if label else "")
+            where += f" at line {line}" if line else ""
+            ename, evalue = getattr(exc, "ename", type(exc).__name__), _ANSI.sub("", str(getattr(exc, "evalue", exc)))
+            raise RenderError(f"{document}: {where} raised {ename}: {evalue}\n\n{_ANSI.sub('', str(exc)).strip()}",
+                              cell=label or (f"line {line}" if line else None), ename=ename) from exc
     return nb
 
 
@@ -728,7 +736,7 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
         build = Path(tmp)
         for target in dict.fromkeys(targets):
             writer = "html" if target == "html" else "typst"
-            markdown = _document_markdown(doc, nb, meta, numbers, build, writer, warnings)
+            markdown = figure_index.link_captions(_document_markdown(doc, nb, meta, numbers, build, writer, warnings))
             metadata, args, header = _pandoc_metadata(meta, writer, stem)
             (build / ("style.html" if target == "html" else "header.typ")).write_text(header, encoding="utf-8")
             with atomic_path(out_dir / f"{stem}.{target}") as output:

@@ -33,12 +33,13 @@ from pathlib import Path
 import pandas as pd
 
 from filmgenre import config, files
-from filmgenre.bench import load_average, machine, run_measured
+from filmgenre.bench.common import load_average, machine, run_measured
 from filmgenre.train import early_stopping
 
 PROBE_EPOCHS = 2
-SPECS_SCRIPT = ("import json; from filmgenre import models; "
-                "print(json.dumps({n: [s.epochs, s.patience] for n, s in models.MODELS.items()}))")
+SPECS_SCRIPT = ("import json\ntry:\n    from filmgenre.registry import MODELS\n"  # the registry; before it, models
+                "except ImportError:\n    from filmgenre.models import MODELS\n"
+                "print(json.dumps({n: [s.epochs, s.patience] for n, s in MODELS.items()}))")
 
 
 def export(commit: str, folder: Path) -> Path:
@@ -65,7 +66,7 @@ def stage_commands(tree: Path, data: Path) -> list[list[str]]:
 
 
 def label(command: list[str]) -> str:
-    """``prepare 64``, ``train cnn``, ``evaluate``, ``python -m filmgenre.pretrained``: a stage's row name."""
+    """``prepare 64``, ``train cnn``, ``evaluate``, ``encode poster_features``: a stage's row name."""
     words = command[3:] if command[1:3] == ["-m", "filmgenre.cli"] else ["python", *command[1:]]
     if words[0] == "prepare":
         return f"prepare {words[words.index('--image-size') + 1]}" if "--image-size" in words else "prepare"

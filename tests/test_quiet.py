@@ -1,0 +1,30 @@
+"""Quiet start: TensorFlow's start-up lines are filtered from standard error, real messages are not."""
+
+import subprocess
+import sys
+
+from filmgenre import quiet
+
+STARTUP = [
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    b"I0000 00:00:1796092735.643270   14181 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\n",
+    b"I0000 00:00:1796092736.119806   14181 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.\n",
+    b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.\n",
+    b"E0000 00:00:1796092764.837210   14181 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n",
+]
+REAL = [b"Traceback (most recent call last):\n", b"E0000 00:00:1796092764.8 14181 op_kernel.cc:1857] OP_REQUIRES failed\n",
+        b"W0000 00:00:1796092764.8 14181 loop_optimizer.cc:93] Skipping loop optimization\n",
+        b"UserWarning: something real\n", b"  12/4418 films, 3 s elapsed\r"]
+
+
+def test_only_the_startup_lines_are_dropped():
+    assert not any(quiet.keep(line) for line in STARTUP)
+    assert all(quiet.keep(line) for line in REAL)
+
+
+def test_a_started_process_keeps_real_messages_and_loses_tensorflows_startup_lines():
+    script = ("import sys\nfrom filmgenre import quiet\nquiet.start()\nimport tensorflow as tf\n"
+              "print(float(tf.constant(2.0) * 2), flush=True)\nprint('a real warning', file=sys.stderr)\n")
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert finished.returncode == 0 and finished.stdout == b"4.0\n"
+    assert finished.stderr == b"a real warning\n"

@@ -1,0 +1,21 @@
+"""The README's results table is written from metrics.json, and the committed one is in step."""
+
+import pytest
+
+from conftest import REPO
+from filmgenre import FilmgenreError, readme
+
+
+def test_the_committed_readme_table_is_the_committed_metrics():
+    text = (REPO / "README.md").read_text()
+    table = readme.results_table()
+    assert readme.with_table(text, table, REPO / "README.md") == text, \
+        "README.md's results table is out of step with results/metrics.json: run `filmgenre readme`"
+    assert "`minilm_head`" in table and "[" in table  # every model, with its intervals
+
+
+def test_the_markers_must_be_there(tmp_path):
+    with pytest.raises(FilmgenreError, match="README.md: no results table markers"):
+        readme.with_table("no markers here", "| table |", tmp_path / "README.md")
+    text = f"before\n{readme.BEGIN}\nold\n{readme.END}\nafter"
+    assert readme.with_table(text, "new", tmp_path / "README.md") == f"before\n{readme.BEGIN}\nnew\n{readme.END}\nafter"
