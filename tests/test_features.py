@@ -52,7 +52,7 @@ def test_length_buckets_are_the_stated_word_count_ranges():
 def test_encoder_is_adapted_on_training_overviews_only(unseen_words):
     """Validation and test overviews here are words no training film has: none may enter the
     vocabulary, whether built for `filmgenre vocab` or inside a text model by `train`."""
-    from filmgenre import models, train
+    from filmgenre import train
 
     overviews = features.load_split("train").overviews
     train_words = training_words(overviews)
@@ -61,9 +61,9 @@ def test_encoder_is_adapted_on_training_overviews_only(unseen_words):
     assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) <= 50
     assert set(vocabulary[2:]) <= train_words
     assert set(features.train_vocabulary()[2:]) == train_words  # all of them: the tiny set has < 10,000
-    spec = models.MODELS["lstm"]
+    spec = registry.MODELS["lstm"]
     train_films, _, _ = train.build_datasets(spec, None, config.BATCH_SIZE, config.SEED)
-    model = train.build_model("lstm", spec, train_films, jit_compile=False)
+    model = inputs.build(spec, train_films, jit_compile=False)
     assert model.get_layer("Encoder").get_vocabulary() == features.train_vocabulary()
     # Variable length by default (per-batch padding), fixed when asked.
     assert encoder(tf.constant(["a b", "a b c d e"])).shape[1] == 5
