@@ -99,9 +99,26 @@ def test_poster_histogram_reads_the_genre_tints(tiny):
     assert val_micro_f1(val, tiny["val"]) > val_micro_f1(prior_val, tiny["val"])
 
 
-def test_the_tfidf_vocabulary_is_the_training_films_words(unseen_words):
-    """Validation and test overviews here are words no training film has: none may be a TF-IDF term."""
-    train = baselines.training_films("tfidf_logreg")
-    vectorizer, _ = baselines.fit_tfidf(train)
-    terms = {word for term in vectorizer.get_feature_names_out() for word in term.split()}
-    assert terms and terms <= training_words(train.overviews)
+def test_the_tfidf_vocabulary_is_the_training_films_words(unseen_words, monkeypatch):
+    """Validation and test overviews here are words no training film has: none may be a TF-IDF
+    term of any vectorizer the baseline fits while it predicts them."""
+    from sklearn.feature_extraction import text
+
+    from filmgenre import features
+
+    fitted = []
+
+    class Recorded(text.TfidfVectorizer):
+        def fit(self, raw_documents, y=None):
+            fitted.append(self)
+            return super().fit(raw_documents, y)
+
+        def fit_transform(self, raw_documents, y=None):
+            fitted.append(self)
+            return super().fit_transform(raw_documents, y)
+
+    monkeypatch.setattr(text, "TfidfVectorizer", Recorded)
+    baselines.run("tfidf_logreg", [features.load_split("val"), features.load_split("test")])
+    words = training_words(features.load_split("train").overviews)
+    terms = {word for vectorizer in fitted for term in vectorizer.get_feature_names_out() for word in term.split()}
+    assert fitted and terms and terms <= words

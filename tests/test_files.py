@@ -34,8 +34,9 @@ def test_an_error_inside_atomic_path_keeps_the_old_file_and_leaves_nothing(tmp_p
 
 
 WRITER = """
-import sys, time
+import signal, sys, time
 from filmgenre import files
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal, even if the runner ignores it
 with files.atomic_path(sys.argv[1]) as tmp:
     with open(tmp, "w") as handle:
         handle.write("half of the new")
