@@ -7,6 +7,7 @@ own words into the overviews), so a few epochs of training move the metrics.
 import csv
 import io
 import os
+import resource
 import struct
 import subprocess
 import sys
@@ -292,3 +293,32 @@ def evaluated_tiny(tmp_path_factory, trained_tiny):
         lines = []
         metrics = evaluate.evaluate_all(log=lines.append)
     return root, metrics, lines
+
+
+# --------------------------------------------------------------------------- the suite's cost
+CPU_SECONDS: dict[str, float] = {}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children: the cost that a busy
+    machine does not inflate as it inflates wall time."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item):
+    started = cpu_seconds()
+    yield
+    CPU_SECONDS[item.nodeid] = cpu_seconds() - started
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """With ``--durations=N``, the N tests that cost the most CPU seconds too (the first test to use a
+    shared fixture pays for building it)."""
+    shown = config.getoption("durations")
+    if not shown or not CPU_SECONDS:
+        return
+    terminalreporter.write_sep("=", f"most CPU seconds (of {sum(CPU_SECONDS.values()):.0f} in the tests)")
+    for nodeid, seconds in sorted(CPU_SECONDS.items(), key=lambda item: -item[1])[:shown]:
+        terminalreporter.write_line(f"{seconds:8.1f}s  {nodeid}")

@@ -28,8 +28,32 @@ def test_apply_rule_kinds():
         [1, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
     top2 = rules.apply_rule(probabilities, {"kind": "top_k", "k": 2})
     assert top2.sum(axis=1).tolist() == [2, 2] and top2[:, :5].tolist() == [[1, 1, 0, 0, 0], [0, 0, 0, 1, 1]]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 thresholds for 25 genres"):
         rules.apply_rule(probabilities, {"kind": "per_genre", "thresholds": [0.5]})
+    with pytest.raises(ValueError, match="unknown decision rule kind 'top'"):
+        rules.apply_rule(probabilities, {"kind": "top", "k": 2})
+
+
+def test_rules_decide_on_float64_values_and_give_int8_genres():
+    """A float32 probability of 0.7 is 0.69999998807907 as float64: under 0.7 whether the threshold
+    is global or a genre's own; ties in top-k go to the earlier genre, whatever the ties' layout."""
+    just_under = np.full((1, G), np.float32(0.7))
+    for rule in ({"kind": "global", "threshold": 0.7}, {"kind": "per_genre", "thresholds": [0.7] * G}):
+        decided = rules.apply_rule(just_under, rule)
+        assert decided.dtype == np.int8 and not decided.any(), rule
+    tied = np.random.default_rng(0).integers(0, 3, (5, G)) / 4  # rows of 0, 0.25 and 0.5: many ties
+    top3 = rules.apply_rule(tied, {"kind": "top_k", "k": 3})
+    assert top3.dtype == np.int8
+    for row, decided in zip(tied, top3):
+        expected = sorted(range(G), key=lambda g: (-row[g], g))[:3]
+        assert np.flatnonzero(decided).tolist() == sorted(expected)
+
+
+def test_a_genre_with_one_positive_film_is_present():
+    labels = np.zeros((4, G), dtype=np.int8)
+    labels[0, 3] = 1
+    labels[:2, 5] = 1
+    assert rules.present_genres(labels).tolist() == [3, 5]
 
 
 def test_f1_over_a_threshold_grid_is_scikit_learns_bit_for_bit():
@@ -190,6 +214,9 @@ def test_the_macro_rules_thresholds_are_shrunk_by_n_over_n_plus_10():
     assert per_genre["rule"]["thresholds"] == [0.3, 0.6] + [0.3] * (G - 2)
     assert per_genre["val_f1_macro"] == pytest.approx((1 + 60 / 70) / 2, abs=1e-12)
     assert rule == {"kind": "global", "threshold": 0.3}
+    unshrunk, candidates = rules.choose_rule(probabilities, labels, objective="macro", shrinkage=0)
+    assert unshrunk == {"kind": "per_genre", "thresholds": [0.3, 0.7] + [0.3] * (G - 2), "shrinkage": 0}
+    assert candidates[-1]["val_f1_macro"] == 1.0
 
 
 def test_genres_without_positive_films_are_left_out_of_macro_averages_and_named():

@@ -98,3 +98,23 @@ def test_json_csv_and_hashes_of_what_the_stages_write(tmp_path):
     files.write_csv(tmp_path / "table.csv", pd.DataFrame({"a": [1, 2]}))
     assert (tmp_path / "table.csv").read_text() == "a\n1\n2\n"  # no index column
     assert files.sha256(tmp_path / "table.csv", chunk=2) == hashlib.sha256(b"a\n1\n2\n").hexdigest()
+
+
+def test_a_digest_hashes_its_parts_in_order_and_a_cached_hash_follows_the_file(tmp_path):
+    import hashlib
+    import os
+    from pathlib import Path
+
+    assert files.digest("a", 1) == hashlib.sha256(b'["a", 1]').hexdigest()[:16]
+    assert files.digest({"x": 1, "y": 2}) == files.digest({"y": 2, "x": 1})  # a dict's key order does not count
+    assert files.digest("a", "b") != files.digest("b", "a") and files.digest(Path("p")) == files.digest("p")
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"one")
+    assert files.sha256_cached(path) == hashlib.sha256(b"one").hexdigest()
+    stamp = path.stat().st_mtime_ns
+    path.write_bytes(b"three")  # another size at the same time: hashed again
+    os.utime(path, ns=(stamp, stamp))
+    assert files.sha256_cached(path) == hashlib.sha256(b"three").hexdigest()
+    path.write_bytes(b"seven")  # the same size at another time: hashed again
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    assert files.sha256_cached(str(path)) == hashlib.sha256(b"seven").hexdigest()

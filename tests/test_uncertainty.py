@@ -119,6 +119,8 @@ def test_claims_cover_the_reports_comparisons_for_whatever_models_exist():
         ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("fusion", "effnet_head"), ("fusion", "glove_lstm"),
         ("glove_lstm", "effnet_head")]
     assert uncertainty.modality_pairs(entries) == [("lstm", "cnn"), ("glove_lstm", "effnet_head")]
+    without_cnn = {name: entry for name, entry in entries.items() if name != "cnn"}
+    assert uncertainty.modality_pairs(without_cnn) == [("glove_lstm", "effnet_head")]
     del entries["poster_histogram"]
     assert ("cnn", "poster_histogram") not in uncertainty.claims(entries)
 
@@ -184,6 +186,11 @@ def test_the_top1_test_is_mcnemars_exact_test_on_the_discordant_films():
     assert found["mcnemar_p"] == pytest.approx(binomtest(12, 42, 0.5).pvalue, abs=1e-6) and found["mcnemar_p"] < 0.01
     assert found["share_right_difference"]["difference"] == pytest.approx(0.18)
     assert found["share_right_difference"]["measurable"]
+    low, high = found["share_right_difference"]["interval"]
+    assert 0.05 < low < 0.18 < high < 0.31  # shares of films: the difference of two proportions
+    as_numbers = uncertainty.top1_test(right_a.astype(float), right_b.astype(float),
+                                       uncertainty.resample_counts(100, resamples=400))
+    assert as_numbers == found  # 0/1 numbers are read as right / wrong
     same = uncertainty.top1_test(right_a, right_a, uncertainty.resample_counts(100, resamples=50))
     assert same["mcnemar_p"] == 1.0 and not same["share_right_difference"]["measurable"]
 
@@ -212,3 +219,60 @@ def test_a_rule_chosen_on_the_same_films_leaves_nothing_on_the_table():
     score = rules.micro_f1(labels, rules.apply_rule(probabilities, rule))
     assert uncertainty.rule_transfer(labels, probabilities, score)["gap"] == pytest.approx(0.0, abs=1e-6)
     assert uncertainty.rule_transfer(labels, probabilities, score - 0.05)["gap"] == pytest.approx(0.05, abs=1e-6)
+
+
+def _model_and_genres():
+    labels, probabilities = _toy()
+    model = {"probabilities": probabilities,
+             "predicted": {"test": rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.5}),
+                           "test_macro_rule": rules.apply_rule(probabilities, {"kind": "top_k", "k": 2})}}
+    return labels, model, uncertainty.scored_genres(labels, min_films=20)  # the rare and the empty genre left out
+
+
+def test_point_estimates_are_sklearns_scores_on_the_fixed_genres():
+    labels, model, genres = _model_and_genres()
+    assert genres.tolist() == [0, 1, 2, 4]
+    found = uncertainty.point_estimates(labels, model, genres)
+    probabilities = model["probabilities"]
+    assert list(found) == ["test", "test_macro_rule"]
+    for section, predicted in model["predicted"].items():
+        scores = found[section]
+        assert scores["f1_micro"] == pytest.approx(f1_score(labels, predicted, average="micro"), abs=1e-12)
+        per_genre = f1_score(labels[:, genres], predicted[:, genres], average=None, zero_division=0)
+        np.testing.assert_allclose(scores["f1_per_genre"], per_genre, atol=1e-12)
+        assert scores["f1_macro_fixed"] == pytest.approx(per_genre.mean(), abs=1e-12)
+        precision = [average_precision_score(labels[:, g], probabilities[:, g]) for g in genres]
+        np.testing.assert_allclose(scores["average_precision_per_genre"], precision, atol=1e-12)
+        assert scores["average_precision_macro_fixed"] == pytest.approx(np.mean(precision), abs=1e-12)
+
+
+def test_the_bootstrap_scores_the_genres_it_is_given_on_its_seeded_resamples():
+    labels, model, genres = _model_and_genres()
+    resampled, about = uncertainty.bootstrap(labels, {"m": model}, resamples=40, seed=5, genres=genres)
+    counts = uncertainty.resample_counts(len(labels), resamples=40, seed=5)
+    assert about["seed"] == 5 and about["resamples"] == 40 and about["films"] == len(labels)
+    assert isinstance(about["seconds"], float)
+    precision = uncertainty.average_precisions(labels, model["probabilities"], counts, genres)
+    assert precision.shape == (40, len(genres))
+    np.testing.assert_allclose(uncertainty.macro_average_precision(labels, model["probabilities"], counts, genres),
+                               np.nanmean(precision, axis=1), atol=1e-12)
+    for section, predicted in model["predicted"].items():
+        found, f1 = resampled["m"][section], uncertainty.f1_scores(labels, predicted, counts, genres)
+        np.testing.assert_array_equal(found["f1_per_genre"], f1["f1_per_genre"])
+        np.testing.assert_array_equal(found["f1_macro_fixed"], f1["f1_macro"])
+        np.testing.assert_array_equal(found["average_precision_per_genre"], precision)
+        np.testing.assert_array_equal(found["average_precision_macro_fixed"], np.nanmean(precision, axis=1))
+
+
+def test_a_difference_has_the_level_it_is_asked_for():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(500), rng.random(500)
+    assert uncertainty.difference(a, b, 0.0, level=0.5)["interval"] == uncertainty.interval(a - b, level=0.5)
+    assert uncertainty.difference(a, b, 0.0)["interval"] == uncertainty.interval(a - b, level=0.95)
+
+
+def test_a_genre_without_positive_films_has_no_average_precision_and_the_next_one_still_has():
+    labels, probabilities = _toy()
+    found = uncertainty.average_precisions(labels, probabilities, uncertainty.identity(len(labels)), genres=[5, 0])
+    assert np.isnan(found[0, 0])  # genre 5 has no positive film
+    assert found[0, 1] == pytest.approx(average_precision_score(labels[:, 0], probabilities[:, 0]), abs=1e-12)
