@@ -19,7 +19,7 @@ REGISTRY := PYTHONPATH=src $(PYTHON) -m filmgenre.registry
 MODELS := $(shell $(REGISTRY) make-all)
 EXTRA_MODELS := $(shell $(REGISTRY) extras)
 EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py rules.py scores.py predictions.py provenance.py compare.py \
-	fusion.py baselines.py uncertainty.py)
+	fusion.py gates.py baselines.py uncertainty.py)
 # What each model's training needs first: its posters prepared at its size, or its encoder's cache.
 MODEL_INPUTS := $(shell $(REGISTRY) inputs $(MODELS))
 ENCODED := $(sort $(filter %.encoded,$(subst :, ,$(MODEL_INPUTS))))

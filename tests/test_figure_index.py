@@ -14,7 +14,7 @@ import pytest
 
 import figure_drawings
 from conftest import REPO
-from filmgenre import cli, figure_index, files, plots
+from filmgenre import cli, figure_index, files, plots, tables
 
 
 @pytest.fixture
@@ -92,3 +92,44 @@ def test_the_section_anchors_every_entry_and_captions_link_only_to_listed_entrie
     linked = figure_index.link_captions(document)
     assert "![Losses. ([where it comes from](#source-fig-losses))](media/a.png){#fig-losses}" in linked
     assert "![Other.](media/b.png){#fig-other}" in linked
+
+
+@pytest.fixture
+def kernel(drawn, monkeypatch):
+    """An in-process IPython shell standing in for a document's kernel, rendering from report/."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    (drawn / "report").mkdir(exist_ok=True)
+    monkeypatch.chdir(drawn / "report")
+    shell = InteractiveShell.instance()
+    figure_index.record_tables(tables.__file__)
+    yield shell
+    shell.events.unregister("pre_run_cell", figure_index._start_cell)
+    shell.events.unregister("post_run_cell", figure_index._end_cell)
+    InteractiveShell.clear_instance()
+
+
+def test_a_table_cell_is_entered_with_the_results_its_functions_read(kernel, drawn, capsys):
+    def run(source: str):
+        return kernel.run_cell(source, store_history=True)  # as a kernel runs a cell: In[-1] is its source
+
+    assert run("#| label: setup\nfrom filmgenre import tables\ndata = tables.dataset()").success
+    assert run("#| label: tbl-demo\ntables.training_summary(['cnn'])").success
+    assert run("#| label: tbl-earlier\ndata['films']").success
+    assert run("#| label: tbl-broken\nraise ValueError('no table')").error_in_exec
+    demo, earlier = (figure_index.tables()[key] for key in ("report/tbl-demo", "report/tbl-earlier"))
+    assert figure_index.tables().keys() == {"report/tbl-demo", "report/tbl-earlier"}
+    sha = {name: files.sha256(drawn / "results" / name) for name in ("cnn/train.json", "dataset.json")}
+    assert demo["functions"] == ["filmgenre.tables.training_summary"]
+    assert demo["reads"] == {"results/cnn/train.json": sha["cnn/train.json"]}
+    assert demo["earlier_reads"] == {"results/dataset.json": sha["dataset.json"]}
+    assert earlier["functions"] == [] and earlier["reads"] == {}
+    assert earlier["earlier_reads"] == {f"results/{name}": value for name, value in sha.items()}
+    assert "**report/tbl-demo**" in figure_index.section() and figure_index.stale_tables() == {}
+
+    with open(drawn / "results" / "cnn" / "train.json", "a") as train:
+        train.write("\n")
+    changed = ["results/cnn/train.json changed since it was drawn"]
+    assert figure_index.stale_tables() == {"report/tbl-demo": changed, "report/tbl-earlier": changed}
+    assert cli.main(["evaluate", "--check"]) == 2
+    assert f"table report/tbl-demo: stale ({changed[0]})" in capsys.readouterr().out

@@ -104,6 +104,29 @@ def test_encoder_head_standardises_its_input_itself():
         "features", "Standardise", "Drop", "Output"]  # the linear variant tried on validation
 
 
+def test_the_gated_mix_is_the_gates_share_of_the_poster_branch_and_the_rest_of_the_text():
+    gate, poster, text = np.array([[0.25, 1.0, 0.0]]), np.array([[1.0, 0.5, -0.2]]), np.array([[-1.0, 0.3, 0.6]])
+    mixed = models.GatedMix()([gate, poster, text])
+    np.testing.assert_allclose(mixed, [[0.25 * 1.0 + 0.75 * -1.0, 0.5, 0.6]], rtol=1e-6)  # by hand: -0.5, poster, text
+
+
+def test_the_gmu_gate_lies_in_0_1_and_mixes_its_two_branches():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(1.0, 3.0, (64, 1280 + 384)).astype("float32")
+    model = models.gated_fusion(vectors, hidden=8)
+    assert model.input_shape == (None, 1664) and model.output_shape == (None, 25)
+    parts = keras.Model(model.input, [model.get_layer(n).output for n in ("Gate", "PosterBranch", "TextBranch", "Mix")])
+    gate, poster, text, mixed = (np.asarray(t) for t in parts(vectors * 5, training=False))
+    assert gate.shape == (64, 8) and np.all((gate >= 0) & (gate <= 1)) and gate.std() > 0.01
+    np.testing.assert_allclose(mixed, gate * poster + (1 - gate) * text, rtol=1e-5, atol=1e-6)
+    # each branch reads its own encoder's part: changing the overview part leaves the poster branch alone
+    changed = vectors.copy()
+    changed[:, 1280:] += 1
+    again = keras.Model(model.input, model.get_layer("PosterBranch").output)
+    np.testing.assert_allclose(again(changed, training=False), again(vectors, training=False), rtol=1e-6)
+    assert not np.allclose(parts(changed, training=False)[2], parts(vectors, training=False)[2])
+
+
 def test_poster_cnn_is_deterministic_at_inference():
     model = models.poster_cnn(image_size=96)
     assert model.output_shape == (None, 25)
@@ -141,6 +164,9 @@ def test_the_makefile_reads_its_model_lists_from_the_registry():
     assert make_variable("EXTRA_MODELS") == list(config.EXTRA_MODELS)
     assert set(config.EXTRA_MODELS) <= set(registry.MODELS) and set(config.EXTRA_MODELS).isdisjoint(registry.make_all_models())
     assert make_variable("ENCODED") == ["data/processed/overview_features.encoded", "data/processed/poster_features.encoded"]
+    # a fusion of two encoders' vectors waits for both caches
+    assert {"gmu:data/processed/poster_features.encoded", "gmu:data/processed/overview_features.encoded"} <= set(
+        make_variable("MODEL_INPUTS"))
 
 
 # The Keras versions models.LSTM was checked on (test_lstm_computes_what_keras_lstm_does_with_dropout_and_masks

@@ -10,10 +10,10 @@ import pytest
 pypdf = pytest.importorskip("pypdf")
 
 from filmgenre import config, tables  # noqa: E402
-from filmgenre.preview import render  # noqa: E402
+from filmgenre.preview import qmd, render  # noqa: E402
 
 REPORT = config.ROOT / "report" / "report.qmd"
-MARGIN_Y = float(render.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].removesuffix("cm")) / 2.54 * 72
+MARGIN_Y = float(qmd.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].removesuffix("cm")) / 2.54 * 72
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_the_title_block_names_no_placeholder_author(rendered):
 
 
 def test_every_reference_points_at_a_label_and_every_citation_at_the_bibliography():
-    check = render.check_references(REPORT)
+    check = qmd.check_references(REPORT)
     assert check.references and not check.undefined
     assert {"fig-curves", "fig-false-positives", "fig-modality", "tbl-results", "tbl-ablation",
             "tbl-words"} <= set(check.labels)
@@ -149,7 +149,7 @@ def test_the_report_uses_one_minus_sign_and_one_percent_style(rendered):
 @pytest.fixture(scope="module")
 def analysis(documents):
     document = documents / "analysis" / "analysis.qmd"
-    assert not render.check_references(document).undefined
+    assert not qmd.check_references(document).undefined
     return render.render_document(document).outputs["html"]
 
 
@@ -230,8 +230,8 @@ def test_the_reports_code_runs_without_loading_tensorflow(documents):
         "import sys, matplotlib\n"
         "matplotlib.use('Agg')\n"
         "from filmgenre import explain, seeds, fusion, uncertainty\n"
-        "from filmgenre.preview import render\n"
-        f"document = render.parse_qmd({str(documents / 'report' / 'report.qmd')!r})\n"
+        "from filmgenre.preview import qmd\n"
+        f"document = qmd.parse_qmd({str(documents / 'report' / 'report.qmd')!r})\n"
         "namespace = {}\n"
         "for cell in document.cells:\n"
         "    if cell.kind == 'code':\n"

@@ -19,6 +19,10 @@ def test_default_models_are_the_spec_models_and_the_best_by_validation():
     assert seeds.default_models(metrics) == ["cnn", "lstm", "effnet_head", "glove_lstm"]
     metrics["models"]["glove_lstm"]["val"]["f1_micro"] = 0.1  # the spec LSTM is then the best text model
     assert seeds.default_models(metrics) == ["cnn", "lstm", "effnet_head"]
+    metrics["models"] |= {"gmu": _entry("model", "poster_features+overview_features", 0.62),
+                          "concat_fusion": _entry("model", "poster_features+overview_features", 0.63),
+                          "fusion": _entry("derived", "posters+overviews", 0.7)}  # the late fusion trains nothing
+    assert seeds.default_models(metrics) == ["cnn", "lstm", "effnet_head", "concat_fusion"]
 
 
 def test_summary_is_mean_and_sample_sd_over_seeds():
@@ -53,6 +57,25 @@ def test_a_seed_run_is_recorded_resumed_and_identical_when_retrained(trainable, 
     (trainable / "results/seeds.json").unlink()
     again = seeds.run(["cnn"], seeds=[5], epochs=1, log=logs.append)
     assert again["models"]["cnn"]["runs"] == first["models"]["cnn"]["runs"]
+
+
+def test_the_ensemble_scores_the_mean_of_the_runs_probabilities(project, monkeypatch):
+    import numpy as np
+
+    from filmgenre import registry
+
+    probabilities = {1: np.array([[0.2, 0.9]]), 2: np.array([[0.4, 0.1]])}
+    for seed in probabilities:
+        path = registry.model_path("gmu", seeds.run_folder("gmu", seed))
+        path.parent.mkdir(parents=True)
+        path.touch()
+    monkeypatch.setattr(seeds, "probabilities_of", lambda name, path, films: {
+        split: probabilities[int(path.parent.parent.name[-1])] for split in seeds.SPLITS})
+    monkeypatch.setattr(seeds, "scores_under_rules", lambda mean, films: {"mean": mean})
+    averaged = seeds.ensemble("gmu", "gmu", [1, 2], films={})
+    assert averaged["seeds"] == [1, 2]
+    np.testing.assert_allclose(averaged["mean"]["test"], [[0.3, 0.5]])
+    assert seeds.ensemble("gmu", "gmu", [1, 2, 3], films={}) is None  # seed 3's model is not here
 
 
 def test_unknown_models_are_refused(project):

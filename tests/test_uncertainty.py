@@ -110,14 +110,14 @@ def test_claims_cover_the_reports_comparisons_for_whatever_models_exist():
         ("cnn", "model", "posters"), ("lstm", "model", "overviews"), ("glove_lstm", "model", "overviews"),
         ("new_encoder_head", "model", "overviews"), ("effnet_head", "model", "poster_features"),
         ("prior", "baseline", "labels"), ("tfidf_logreg", "baseline", "overviews"),
-        ("poster_histogram", "baseline", "posters")]}
+        ("poster_histogram", "baseline", "posters"), ("gmu", "model", "poster_features+overview_features")]}
     entries["fusion"] = {"kind": "derived", "reads": "posters+overviews",
                          "fusion": {"poster": "effnet_head", "text": "glove_lstm"}}
     assert uncertainty.claims(entries) == [
         ("cnn", "poster_histogram"), ("lstm", "tfidf_logreg"), ("cnn", "prior"), ("lstm", "prior"), ("lstm", "cnn"),
         ("glove_lstm", "lstm"),
-        ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("fusion", "effnet_head"), ("fusion", "glove_lstm"),
-        ("glove_lstm", "effnet_head")]
+        ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("gmu", "fusion"), ("fusion", "effnet_head"),
+        ("fusion", "glove_lstm"), ("glove_lstm", "effnet_head")]
     assert uncertainty.modality_pairs(entries) == [("lstm", "cnn"), ("glove_lstm", "effnet_head")]
     without_cnn = {name: entry for name, entry in entries.items() if name != "cnn"}
     assert uncertainty.modality_pairs(without_cnn) == [("glove_lstm", "effnet_head")]

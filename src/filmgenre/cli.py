@@ -5,6 +5,7 @@ work there, so the tests and the Quarto documents call the same code as the CLI.
 """
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -102,17 +103,18 @@ def _evaluate(args) -> None:
         from filmgenre import figure_index
 
         metrics = artifacts.read_metrics(required=True)
-        stale, figures = provenance.stale(metrics), figure_index.stale()
+        stale, figures = provenance.stale(metrics), {**figure_index.stale(), **{
+            f"table {key}": reasons for key, reasons in figure_index.stale_tables().items()}}
         for name, reasons in stale.items():
             print(f"{name}: stale ({'; '.join(reasons)})")
         for name in provenance.committed_only(metrics):
             print(f"{name}: committed result, not retrained by `make all` (`make extras` retrains it)")
         for name, reasons in figures.items():
-            print(f"figure {name}: stale ({'; '.join(reasons)})")
+            print(f"{'' if name.startswith('table ') else 'figure '}{name}: stale ({'; '.join(reasons)})")
         if stale or figures:
             raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)" if stale else
-                                 "some figures are stale: run `filmgenre report` (or `make report`)")
-        print("results/metrics.json matches its inputs; every figure matches the results it was drawn from")
+                                 "some figures or tables are stale: run `filmgenre report` (or `make report`)")
+        print("results/metrics.json matches its inputs; every figure and table matches the results it was drawn from")
         return
     if args.from_predictions:
         evaluate.rescore_all()
@@ -195,7 +197,7 @@ def _report(args) -> None:
     artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
 
     for output in render.report(config.ROOT, quarto=args.quarto):
-        print(output)
+        print(os.path.relpath(output))  # where it is from here: _output/report/report.pdf from the project
     _readme(args)
 
 

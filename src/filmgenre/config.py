@@ -58,9 +58,10 @@ GENRES = [
 ]
 
 # What each kind of model input (``ModelSpec.reads``) is a view of: a head on pretrained
-# poster features still reads the poster.
+# poster features still reads the poster; a learned fusion reads both encoders' vectors.
 MODALITY = {"posters": "posters", "poster_maps": "posters", "poster_features": "posters",
-            "overviews": "overviews", "overview_features": "overviews"}
+            "overviews": "overviews", "overview_features": "overviews",
+            "poster_features+overview_features": "posters+overviews"}
 
 # Models `make all` does not train (`make extras` does; why: their comments in ``registry.MODELS``).
 # Their committed results are kept and marked as such; a test keeps the Makefile's EXTRA_MODELS in step.

@@ -13,7 +13,8 @@ For every model (``models/<name>.keras``) and every baseline (``baselines.BASELI
 3. metrics with scikit-learn on validation and test (``compute_metrics``), also at the
    fixed 0.5 threshold the course used; genres with no positive film in the evaluated
    split are left out of the macro averages and named;
-4. ``results/<name>/{per_genre,confusion_per_genre,confusion_genres,false_positives}.csv`` on test;
+4. ``results/<name>/{per_genre,confusion_per_genre,confusion_genres,false_positives}.csv`` on test
+   (and ``gate_per_genre.csv`` for a gated fusion, ``gates``);
 5. ``results/metrics.json``: everything above plus provenance (SHA-256 of every input) so
    ``stale()`` can tell when a result no longer matches its model, data or split;
 6. the CNN/LSTM comparison on test (``agreement``, ``sample_films``) -> ``results/samples.csv``.
@@ -38,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from filmgenre import FilmgenreError, artifacts, baselines, compare, config, files, registry
+from filmgenre import FilmgenreError, artifacts, baselines, compare, config, files, gates, registry
 from filmgenre.dataset import Films
 from filmgenre.predictions import SPLITS, aligned, evaluation_films, predictions_path, quantise, write_predictions
 from filmgenre.provenance import EVALUATION_CODE, provenance, recorded_path
@@ -237,6 +238,8 @@ def evaluate_all(names: list[str] | None = None, log=print) -> dict:
             used = films_at(registry.spec(name).image_size)
             outputs = predict_model(name, [used[s] for s in SPLITS])
             training = training_films(name)
+            if gates.is_gated(name):  # how much each genre leans on the poster, for the report
+                gates.write_table(name, used["test"])
         entry = evaluate_predictions(name, used, dict(zip(SPLITS, outputs)), training)
         metrics["models"][name] = entry
         files.write_json(where.metrics, metrics)  # after each model: an interruption keeps finished ones

@@ -1,4 +1,4 @@
-"""Where each figure comes from: ``report/figures/index.json``, written as figures are saved.
+"""Where each figure and table comes from: ``report/figures/index.json``, written as they are drawn.
 
 A figure file alone does not say which results, code and commit drew it. ``plots.save``
 calls ``record`` for every figure it writes, which keeps one entry per figure: its files
@@ -12,6 +12,15 @@ watched plotting module is running is credited to the outermost such function, t
 document called. No figure function or table helper has to list its inputs, and a new
 figure is covered as soon as it goes through ``plots.save``. (A helper that caches a results
 file between figures would hide the second read: none does.)
+
+Tables have no file: each code cell labelled ``tbl-*`` of a document being rendered is entered
+(under ``tables``, as ``<folder>/<label>``) when the cell has run, with the table functions it
+called and the results files they read, observed the same way (``record_tables``, an IPython
+``post_run_cell`` hook that ``tables`` installs when it is imported in a kernel). A table cell
+often shows values an earlier cell computed (the setup cell reads ``metrics.json`` once), which
+no hook can trace to the table, so the entry also lists the results files the document had read
+before the cell (``earlier_reads``): a superset of what the table shows. A table is stale when
+a file of either list changed or disappeared since the document was rendered.
 
 A figure is stale when a results file it read changed or disappeared since it was drawn,
 when its file no longer matches what was drawn, or when a figure file has no entry at all
@@ -39,6 +48,7 @@ ANCHOR_PREFIX = "source-"  # the id of a figure's entry in the analysis: source-
 
 _watched: set[str] = set()  # source files of the plotting modules
 _reads: dict[int, tuple[object, set[Path]]] = {}  # id(drawing frame) -> (the frame, results files read)
+_cell: dict[str, set] = {"reads": set(), "functions": set(), "earlier": set()}  # the document cell running now
 
 
 def index_path() -> Path:
@@ -77,6 +87,18 @@ def _on_open(event: str, args: tuple) -> None:
         return
     if (frame := _drawing_frame()) is not None:
         _reads.setdefault(id(frame), (frame, set()))[1].add(Path(path))
+        _cell["reads"].add(Path(path))
+        _cell["functions"].add(_function_name(frame))
+
+
+def _function_name(frame) -> str:
+    return f"{frame.f_globals.get('__name__')}.{frame.f_code.co_name}"
+
+
+def _shell():
+    """The IPython kernel this process is, when a document is being rendered, else None."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython else None
 
 
 def _cell_label() -> str | None:
@@ -85,8 +107,7 @@ def _cell_label() -> str | None:
     Quarto and the preview renderer both send a cell's ``#|`` lines to the kernel with its code,
     and IPython keeps the running cell's source as the last item of ``In``.
     """
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython else None
+    shell = _shell()
     source = (shell.user_ns.get("In") or [""])[-1] if shell is not None else ""
     found = re.search(r"^#\|\s*label:\s*(\S+)", source, re.M)
     return found[1] if found else None
@@ -120,6 +141,7 @@ def _locked():
     with open(path.with_name(f".{INDEX_NAME}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         index = files.read_json(path, default={"figures": {}})
+        index.setdefault("tables", {})
         yield index
         index["figures"] = {name: entry for name, entry in index["figures"].items()
                             if all((path.parent / file).exists() for file in entry["files"])}
@@ -133,15 +155,57 @@ def record(name: str, written: list[Path]) -> dict:
     entry = {
         "label": _cell_label(),
         "files": {path.name: files.sha256(path) for path in written},
-        "function": f"{frame.f_globals.get('__name__')}.{frame.f_code.co_name}" if frame is not None else None,
-        "reads": {_relative(path): files.sha256(path) for path in read if path.exists()},
-        **_commit(config.paths().root),
-        "drawn_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "drawn_in": _here(),
+        "function": _function_name(frame) if frame is not None else None,
+        **_origin(read),
     }
     with _locked() as index:
         index["figures"][name] = entry
     return entry
+
+
+def _origin(read) -> dict:
+    """What every entry records besides its own files: the results read (with SHA-256), commit, date, folder."""
+    return {
+        "reads": {_relative(path): files.sha256(path) for path in sorted(read) if path.exists()},
+        **_commit(config.paths().root),
+        "drawn_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "drawn_in": _here(),
+    }
+
+
+def record_tables(module_file: str) -> None:
+    """In a document's kernel, enter every ``tbl-`` cell in the index once it has run, with the
+    functions of ``module_file`` it called and the results files they read. Outside a kernel
+    (the CLI, the tests), nothing is hooked."""
+    watch(module_file)
+    shell = _shell()
+    if shell is None or _start_cell in shell.events.callbacks["pre_run_cell"]:
+        return
+    for found in _cell.values():  # a new document: what this process read before is not its
+        found.clear()
+    shell.events.register("pre_run_cell", _start_cell)
+    shell.events.register("post_run_cell", _end_cell)
+
+
+def _start_cell(info=None) -> None:
+    _cell["earlier"] |= _cell["reads"]
+    _cell["reads"].clear()
+    _cell["functions"].clear()
+
+
+def _end_cell(result=None) -> None:
+    label = _cell_label()
+    if not label or not label.startswith("tbl-") or (result is not None and not result.success):
+        return
+    entry = {"label": label, "functions": sorted(_cell["functions"]), **_origin(_cell["reads"])}
+    entry["earlier_reads"] = _origin(_cell["earlier"] - _cell["reads"])["reads"]
+    with _locked() as index:
+        index["tables"][f"{entry['drawn_in']}/{label}"] = entry
+
+
+def tables() -> dict[str, dict]:
+    """The index's tables by ``<folder>/<label>`` ({} before any document was rendered)."""
+    return files.read_json(index_path(), default={}).get("tables", {})
 
 
 def entries() -> dict[str, dict]:
@@ -149,18 +213,25 @@ def entries() -> dict[str, dict]:
     return files.read_json(index_path(), default={"figures": {}})["figures"]
 
 
+def _changed_reads(entry: dict) -> list[str]:
+    root = config.paths().root
+    return [f"{key} is missing" if not (root / key).exists() else f"{key} changed since it was drawn"
+            for key, sha in entry["reads"].items() if not (root / key).exists() or files.sha256(root / key) != sha]
+
+
+def stale_tables() -> dict[str, list[str]]:
+    """Tables whose results changed since their document was rendered: ``{folder/label: [reasons]}``."""
+    return {key: reasons for key, entry in tables().items()
+            if (reasons := _changed_reads(entry) + _changed_reads({"reads": entry["earlier_reads"]}))}
+
+
 def stale() -> dict[str, list[str]]:
     """Figures no longer matching what they were drawn from: ``{name: [reasons]}``."""
-    folder, root = config.paths().figures, config.paths().root
+    folder = config.paths().figures
     found: dict[str, list[str]] = {}
     indexed = entries()
     for name, entry in indexed.items():
-        reasons = []
-        for key, sha in entry["reads"].items():
-            if not (root / key).exists():
-                reasons.append(f"{key} is missing")
-            elif files.sha256(root / key) != sha:
-                reasons.append(f"{key} changed since it was drawn")
+        reasons = _changed_reads(entry)
         for file, sha in entry["files"].items():
             if not (folder / file).exists():
                 reasons.append(f"{file} is missing")
@@ -238,4 +309,25 @@ def section() -> str:
         blocks.append(f"[]{{#{target}}}**{title}**{drawn}{flag}\n: {describe(name, entry)}")
     return ("Every figure file in `report/figures/`, what drew it and from which results "
             f"(full hashes in `{_relative(index_path())}`; `filmgenre figures NAME` prints one, "
-            "`filmgenre evaluate --check` names the stale ones).\n\n" + "\n\n".join(blocks))
+            "`filmgenre evaluate --check` names the stale ones).\n\n" + "\n\n".join(blocks)
+            + "\n\n" + _tables_section())
+
+
+def _tables_section() -> str:
+    """The tables of the rendered documents: which function made each, from which results."""
+    indexed, out_of_date = tables(), stale_tables()
+    if not indexed:
+        return "No table has been recorded yet: rendering a document records its `tbl-` cells."
+    blocks = []
+    for key, entry in sorted(indexed.items()):
+        flag = f" (stale: {'; '.join(out_of_date[key])})" if key in out_of_date else ""
+        made_by = ", ".join(f"`{name}`" for name in entry["functions"]) or "no table function"
+        reads, earlier = (", ".join(f"`{file}` (`{sha[:12]}`…)" for file, sha in found.items()) or "none"
+                          for found in (entry["reads"], entry["earlier_reads"]))
+        commit = entry["commit"][:12] if entry["commit"] else "no git commit"
+        commit += " with uncommitted changes" if entry["uncommitted_changes"] else ""
+        blocks.append(f"**{key}**{flag}\n: made by {made_by} at commit `{commit}` on {entry['drawn_at']}; "
+                      f"results read by the cell: {reads}; read by the document before it: {earlier}.")
+    return "Every table of the rendered documents (`<folder>/<label>`), and the results it was made from " \
+        "(SHA-256 prefixes; a table may show values an earlier cell read).\n\n" \
+        + "\n\n".join(blocks)

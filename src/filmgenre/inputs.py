@@ -7,11 +7,13 @@ loads a split (``load``), builds the ``tf.data`` batches a model trains and is e
 (``raw_predictor`` for ``explain``, ``one_film`` for ``predict``), and says which prepared files
 an input is made from (``source_files`` for provenance, ``input_key`` for the build keys). train,
 evaluate, seeds, predict, explain, the bench, provenance and stamps each call one of these; only
-the Makefile's prerequisites (``registry.make_prerequisite``, read without any dependency) name
+the Makefile's prerequisites (``registry.make_prerequisites``, read without any dependency) name
 the kinds again. TensorFlow is imported only where a pipeline or a model is made.
 
 A new kind of input (a third encoder, say) is an entry of ``encoders.cache.ENCODERS`` and its
-network module: an encoder's vectors are read like every other encoder's.
+network module: an encoder's vectors are read like every other encoder's. A model may read several
+encoders' vectors (``reads`` joins their names with "+", as the learned fusions do): each film's
+vectors then lie side by side in that order, and only films with every input are read.
 """
 
 import dataclasses
@@ -27,13 +29,25 @@ from filmgenre.encoders import cache as encoder_cache
 POSTERS, OVERVIEWS = "posters", "overviews"
 
 
+def encoders_read(spec) -> list[str]:
+    """The encoders whose cached vectors the model reads, in the order they lie side by side (none
+    for a model on posters or overviews)."""
+    names = spec.reads.split("+")
+    return names if all(name in encoder_cache.ENCODERS for name in names) else []
+
+
 def is_vectors(spec) -> bool:
-    """Whether the model reads a pretrained encoder's cached vectors (a head on the encoder)."""
-    return spec.reads in encoder_cache.ENCODERS
+    """Whether the model reads pretrained encoders' cached vectors (a head on one, or a fusion of two)."""
+    return bool(encoders_read(spec))
+
+
+def vectors_of(spec, ids) -> np.ndarray:
+    """The cached vectors the model reads for these films: one encoder's, or several side by side."""
+    return np.concatenate([encoder_cache.vectors_of(name, ids) for name in encoders_read(spec)], axis=1)
 
 
 def modality(spec) -> str:
-    """What the model's input is a view of: "posters" or "overviews" (``config.MODALITY``)."""
+    """What the model's input is a view of: "posters", "overviews" or both (``config.MODALITY``)."""
     return config.MODALITY[spec.reads]
 
 
@@ -42,16 +56,16 @@ def load(spec, split: str, limit: int | None = None) -> Films:
     from filmgenre import features
 
     films = features.load_split(split, posters=spec.reads == POSTERS, image_size=spec.image_size, limit=limit,
-                                with_poster=modality(spec) == POSTERS)
+                                with_poster=POSTERS in modality(spec).split("+"))
     if is_vectors(spec):
-        films.embeddings = encoder_cache.vectors_of(spec.reads, films.ids)
+        films.embeddings = vectors_of(spec, films.ids)
     return films
 
 
 def with_input(spec, films: Films) -> Films:
     """``films`` (e.g. the evaluation films) with the encoder vectors the model reads added if missing."""
     if is_vectors(spec) and films.embeddings is None:
-        return dataclasses.replace(films, embeddings=encoder_cache.vectors_of(spec.reads, films.ids))
+        return dataclasses.replace(films, embeddings=vectors_of(spec, films.ids))
     return films
 
 
@@ -137,6 +151,9 @@ class EncoderSource:
         self._encoders = {}
 
     def __call__(self, reads: str, film_id: str | None, poster, overview: str | None) -> np.ndarray | None:
+        if "+" in reads:  # several encoders' vectors side by side, as ``vectors_of``
+            parts = [self(name, film_id, poster, overview) for name in reads.split("+")]
+            return None if any(part is None for part in parts) else np.concatenate(parts)
         if film_id is not None and encoder_cache.cache_path(encoder_cache.ENCODERS[reads]).exists():
             ids, vectors = encoder_cache.embeddings(reads)
             rows = np.flatnonzero(ids == film_id)
@@ -172,31 +189,35 @@ def source_files(spec) -> dict[str, Path]:
     if spec.reads == POSTERS:
         posters = dataset.processed_paths(spec.image_size)["posters"]
         return {f"data/processed/{posters.name}": posters}
-    if is_vectors(spec):
-        encoder = encoder_cache.ENCODERS[spec.reads]
+    caches = {}
+    for name in encoders_read(spec):
+        encoder = encoder_cache.ENCODERS[name]
         try:
             cache = encoder_cache.cache_path(encoder)
         except dataset.DatasetError:
             cache = config.paths().processed / f"{encoder.name}_unprepared.npz"
-        return {f"data/processed/{cache.name}": cache}
-    return {}
+        caches[f"data/processed/{cache.name}"] = cache
+    return caches
 
 
 def input_key(spec) -> str:
     """A hash of what the model's input is made from: the prepared films (and posters at its size),
-    or the encoder cache's key (the encoder's weights, code and the prepared films)."""
+    or the encoder cache's key (the encoder's weights, code and the prepared films; several encoders':
+    the digest of their keys)."""
     films = dataset.processed_paths(spec.image_size)["films"]
     if not films.exists():
         return "unprepared"
     if is_vectors(spec):
-        return encoder_cache.cache_key(encoder_cache.ENCODERS[spec.reads])
+        keys = [encoder_cache.cache_key(encoder_cache.ENCODERS[name]) for name in encoders_read(spec)]
+        return keys[0] if len(keys) == 1 else files.digest(*keys)
     parts = [files.sha256_cached(films)] + [files.sha256_cached(path) if path.exists() else "unprepared"
                                              for path in source_files(spec).values()]
     return "unprepared" if "unprepared" in parts else files.digest(*parts)
 
 
 def missing_cache(spec) -> str | None:
-    """Why the model's input is not at hand without encoding (its encoder cache is missing), or ``None``."""
-    if is_vectors(spec) and not encoder_cache.cache_path(encoder_cache.ENCODERS[spec.reads]).exists():
-        return f"the {spec.reads} cache is missing (`filmgenre encode {spec.reads}` writes it)"
+    """Why the model's input is not at hand without encoding (an encoder cache is missing), or ``None``."""
+    for name in encoders_read(spec):
+        if not encoder_cache.cache_path(encoder_cache.ENCODERS[name]).exists():
+            return f"the {name} cache is missing (`filmgenre encode {name}` writes it)"
     return None

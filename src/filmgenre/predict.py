@@ -131,10 +131,10 @@ def model_probabilities(name: str, given: Inputs, vectors: inputs.EncoderSource)
 
 def why_not(name: str, given: Inputs) -> str | None:
     """Why model ``name`` cannot run on these inputs, or ``None``."""
-    modality = inputs.modality(registry.MODELS[name])
-    if modality == "overviews" and given.overview is None:
+    modality = inputs.modality(registry.MODELS[name]).split("+")
+    if "overviews" in modality and given.overview is None:
         return "reads overviews; none given"
-    if modality == "posters" and not given.has_poster:
+    if "posters" in modality and not given.has_poster:
         return f"film {given.film_id} has no usable poster" if given.film_id else "reads posters; none given"
     return None
 

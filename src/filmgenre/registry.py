@@ -75,6 +75,14 @@ MODELS: dict[str, ModelSpec] = {
     "minilm_head": ModelSpec("encoder_head", "overview_features", epochs=200, patience=10,
                              options={"name": "minilm_head"},
                              description="ours: dense head (256) on pretrained all-MiniLM-L6-v2 embeddings"),
+    # Learned fusions of both frozen encoders' vectors (side by side), beside the late fusion of
+    # two heads' probabilities (``fusion``): a gated multimodal unit, and a dense head on the
+    # concatenation.
+    "gmu": ModelSpec("gated_fusion", "poster_features+overview_features", epochs=200, patience=10,
+                     description="ours: gated multimodal unit (256) on EfficientNet-Lite0 and MiniLM vectors"),
+    "concat_fusion": ModelSpec("encoder_head", "poster_features+overview_features", epochs=200, patience=10,
+                               options={"name": "concat_fusion"},
+                               description="ours: dense head (256) on EfficientNet-Lite0 and MiniLM vectors side by side"),
 }
 
 
@@ -105,20 +113,20 @@ def trained_models() -> list[str]:
     return [name for name in MODELS if model_path(name).exists()]
 
 
-def make_prerequisite(spec: ModelSpec) -> str:
-    """The Makefile target that makes the model's input: the posters prepared at its size (the
-    films table comes with every size), or the stamp of its encoder's cache."""
+def make_prerequisites(spec: ModelSpec) -> list[str]:
+    """The Makefile targets that make the model's input: the posters prepared at its size (the
+    films table comes with every size), or the stamps of its encoders' caches ("+" joins several)."""
     if spec.reads in ("posters", "overviews"):
-        return f"data/processed/manifest_{spec.image_size}.json"
-    return f"data/processed/{spec.reads}.encoded"
+        return [f"data/processed/manifest_{spec.image_size}.json"]
+    return [f"data/processed/{reads}.encoded" for reads in spec.reads.split("+")]
 
 
 def main(argv: list[str]) -> int:
     """`python -m filmgenre.registry make-all|extras|all`: model names for the Makefile, one line;
-    `... inputs NAME...`: ``NAME:prerequisite`` pairs, what each model's training needs first."""
+    `... inputs NAME...`: ``NAME:prerequisite`` pairs (one per prerequisite), what each model's training needs first."""
     lists = {"make-all": make_all_models, "extras": lambda: list(config.EXTRA_MODELS), "all": lambda: list(MODELS)}
     if argv[:1] == ["inputs"] and all(name in MODELS for name in argv[1:]):
-        print(" ".join(f"{name}:{make_prerequisite(MODELS[name])}" for name in argv[1:]))
+        print(" ".join(f"{name}:{target}" for name in argv[1:] for target in make_prerequisites(MODELS[name])))
         return 0
     if len(argv) != 1 or argv[0] not in lists:
         print(f"usage: python -m filmgenre.registry {{{'|'.join(lists)}}} | inputs NAME...", file=sys.stderr)

@@ -5,7 +5,8 @@ the order of the training films, and a model trained with another seed scores a 
 differently on the same test films. Here each model is trained again with a few seeds
 (``logs/seeds/<model>-seed<S>/``, never over the committed run), each run gets its own
 decision rules chosen on validation, exactly as ``filmgenre evaluate`` does, and its test
-scores go to ``results/seeds.json`` with their mean and standard deviation per model.
+scores go to ``results/seeds.json`` with their mean and standard deviation per model, and
+the scores of the runs' averaged probabilities (``ensemble``).
 
 The file is rewritten (atomically) after every run and a run already recorded is skipped,
 so an interrupted stage resumes where it stopped. Training is deterministic on one
@@ -40,8 +41,8 @@ def run_folder(variant: str, seed: int) -> Path:
 
 
 def default_models(metrics: dict) -> list[str]:
-    """The spec models, then the best poster and best text models by validation micro-F1 (never test)."""
-    best = [fusion.best_member(metrics, reads) for reads in ("posters", "overviews")]
+    """The spec models, then the best poster, text and learned fusion models by validation micro-F1 (never test)."""
+    best = [fusion.best_member(metrics, reads) for reads in ("posters", "overviews", "posters+overviews")]
     return list(dict.fromkeys([*SPEC_MODELS, *(name for name in best if name)]))
 
 
@@ -57,13 +58,23 @@ def score_run(name: str, seed: int, films: dict, epochs: int | None = None, clas
     model_path = registry.model_path(name, folder)
     if not model_path.exists():
         train.train(name, seed=seed, epochs=epochs, out=folder, class_weight=class_weight)
-    probabilities = dict(zip(SPLITS, (quantise(p) for p in evaluate.predict_model(
-        name, [films[split] for split in SPLITS], path=model_path))))
-    labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
     summary = artifacts.read_json(folder / "results" / name / "train.json",
                                   f"Delete {folder} and rerun `filmgenre seeds`: the run is trained again.")
     record = {"seed": seed, "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
               "epochs_run": summary["epochs_run"]}
+    return record | scores_under_rules(probabilities_of(name, model_path, films), films)
+
+
+def probabilities_of(name: str, model_path: Path, films: dict) -> dict:
+    """A saved run's probabilities of each split, rounded as ``evaluate`` writes them."""
+    return dict(zip(SPLITS, (quantise(p) for p in evaluate.predict_model(
+        name, [films[split] for split in SPLITS], path=model_path))))
+
+
+def scores_under_rules(probabilities: dict, films: dict) -> dict:
+    """Each split's ``REPORTED`` scores under the micro and the macro rule, both chosen on validation."""
+    labels = {split: films[split].labels.astype(np.int8) for split in SPLITS}
+    record = {}
     for suffix, objective in (("", "micro"), ("_macro_rule", "macro")):
         rule, _ = choose_rule(probabilities["val"], labels["val"], objective=objective)
         for split in SPLITS:
@@ -72,6 +83,20 @@ def score_run(name: str, seed: int, films: dict, epochs: int | None = None, clas
             record[split + suffix] = {"rule": describe_rule(rule)} | {
                 m: scores[m] for m in REPORTED[split + suffix]}
     return record
+
+
+def ensemble(name: str, variant: str, seeds: Sequence[int], films: dict) -> dict | None:
+    """The seeds' runs as one model: their probabilities averaged, then rules and scores as for one run.
+
+    What averaging runs already trained buys, at no training cost, on both objectives; ``None``
+    when a run's model is not here (e.g. a fresh clone, which has only ``seeds.json``).
+    """
+    paths = [registry.model_path(name, run_folder(variant, seed)) for seed in seeds]
+    if not all(path.exists() for path in paths):
+        return None
+    runs = [probabilities_of(name, path, films) for path in paths]
+    mean = {split: quantise(np.mean([run[split] for run in runs], axis=0)) for split in SPLITS}
+    return {"seeds": list(seeds)} | scores_under_rules(mean, films)
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -130,5 +155,12 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
             scores = entry["summary"]["test"]["f1_micro"]
             log(f"{variant} seed {seed}: test micro-F1 {result['test']['f1_micro']:.3f}; over "
                 f"{len(entry['runs'])} seed(s) {scores['mean']:.3f}" + (f" ± {scores['sd']:.3f}" if scores["sd"] else ""))
+        recorded = [run["seed"] for run in entry["runs"]]
+        if len(recorded) > 1 and entry.get("ensemble", {}).get("seeds") != recorded:
+            if (averaged := ensemble(name, variant, recorded, films)) is not None:
+                entry["ensemble"] = averaged
+                files.write_json(seeds_path(), record)
+                log(f"{variant}: the {len(recorded)} seeds' mean probabilities, test micro-F1 "
+                    f"{averaged['test']['f1_micro']:.3f}, macro-F1 (macro rule) {averaged['test_macro_rule']['f1_macro']:.3f}")
     files.write_json(seeds_path(), record)
     return record

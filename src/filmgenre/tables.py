@@ -8,7 +8,9 @@ import json
 
 import pandas as pd
 
-from filmgenre import config
+from filmgenre import config, figure_index
+
+figure_index.record_tables(__file__)  # each tbl- cell of a rendered document: which results made it
 
 
 def _results():
@@ -254,9 +256,8 @@ def goals() -> pd.DataFrame:
     """
     rows = []
     models = metrics()["models"]
-    for reads, (micro_goal, macro_goal) in GOALS.items():
-        kinds = ("model",) if reads != "posters+overviews" else ("derived",)
-        candidates = {n: e for n, e in models.items() if e["kind"] in kinds and n not in config.EXTRA_MODELS
+    for reads, (micro_goal, macro_goal) in GOALS.items():  # fusions: the late one and the learned ones
+        candidates = {n: e for n, e in models.items() if e["kind"] in ("model", "derived") and n not in config.EXTRA_MODELS
                       and config.MODALITY.get(e["reads"], e["reads"]) == reads}
         if not candidates:
             continue
@@ -552,3 +553,12 @@ def class_weight(name: str) -> dict | None:
              "weighted": run["val"], "committed": {k: committed["val"][k] for k in ("f1_micro", "f1_macro")}}
     found["keep"] = found["macro"] > 0 and found["micro"] >= -0.01
     return found
+
+
+def gate_per_genre(name: str = "gmu") -> pd.DataFrame:
+    """How much each genre's decisions lean on the poster in a gated fusion (``gates``): the genres
+    with test films, the gate's mean (1 = poster only) and the share of units leaning on the poster."""
+    from filmgenre import gates
+
+    table = gates.read_table(name)
+    return table[table["films"] > 0].set_index("genre")

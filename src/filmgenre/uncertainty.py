@@ -263,7 +263,7 @@ def claims(entries: dict) -> list[tuple[str, str]]:
 
     Each spec model against its baseline, against the constant prior and against the other spec model; each of our
     models against the spec model of its input; each fusion against each of its members
-    and its text member against its poster member. Generic over names, so a model added to
+    and its text member against its poster member; each learned fusion against the late fusion. Generic over names, so a model added to
     ``registry.MODELS`` gets its comparison too.
     """
     pairs = [(spec, baseline) for spec, baseline in SPEC_BASELINES.items()]
@@ -272,6 +272,8 @@ def claims(entries: dict) -> list[tuple[str, str]]:
         modality = config.MODALITY.get(entry["reads"])
         if entry["kind"] == "model" and name not in SPEC_BASELINES and modality in SPEC_MODELS:
             pairs.append((name, SPEC_MODELS[modality]))
+        if entry["kind"] == "model" and modality == "posters+overviews":  # a learned fusion against the late one
+            pairs += [(name, late) for late, other in entries.items() if "fusion" in other]
         if "fusion" in entry:
             pairs += [(name, entry["fusion"]["poster"]), (name, entry["fusion"]["text"]),
                       (entry["fusion"]["text"], entry["fusion"]["poster"])]

@@ -39,8 +39,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
-from collections import Counter
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -48,9 +46,13 @@ from typing import Any, Iterable
 
 import yaml
 
-from filmgenre import FilmgenreError, figure_index
+from filmgenre import figure_index
 
 from filmgenre.files import atomic_path
+from filmgenre.preview.notebook import build_notebook, cell_options, execute_notebook
+from filmgenre.preview.qmd import (XREF_KINDS, ANSI_ESCAPE, QmdCell, QmdDocument, RenderError, bibliography_path,
+                                  caption_prefix, check_references, label_kind, number_labels, parse_qmd,
+                                  prose_markdown)
 
 PROJECT_FILE = "_quarto.yml"
 DEFAULT_OUTPUT_DIR = "_output"
@@ -59,36 +61,7 @@ DEFAULT_OUTPUT_DIR = "_output"
 #: that has a bibliography.
 PANDOC_MARKDOWN = "markdown-citations"
 PANDOC_MARKDOWN_CITED = "markdown"
-_CITATION = re.compile(r"(?<![\w@`\\])-?@([A-Za-z0-9_][\w:.#$%&+?<>~/-]*[\w])")
-_BIB_KEY = re.compile(r"^\s*@\w+\s*\{\s*([^,\s]+)\s*,", re.M)
-XREF_KINDS = {"fig": "Figure", "tbl": "Table"}
 _IMAGE_EXTENSIONS = {"image/png": ".png", "image/svg+xml": ".svg", "image/jpeg": ".jpg"}
-
-
-class RenderError(FilmgenreError):
-    """A document could not be rendered (failing cell, bad reference, pandoc/typst error)."""
-
-    def __init__(self, message: str, *, cell: str | None = None, ename: str | None = None):
-        super().__init__(message)
-        self.cell = cell  # label of the failing cell, else "line N"
-        self.ename = ename  # exception class raised in the kernel
-
-
-@dataclass
-class ReferenceCheck:
-    """fig-/tbl- labels a document defines and the cross references it uses, in order, and the
-    citation keys it uses (``missing``: those its bibliography does not hold)."""
-
-    labels: list[str]
-    references: list[str]
-    undefined: list[str]
-    duplicates: list[str]
-    citations: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.undefined and not self.duplicates and not self.missing
 
 
 @dataclass
@@ -101,237 +74,6 @@ class RenderResult:
     labels: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     numbers: dict[str, int] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- .qmd parsing
-
-
-@dataclass
-class QmdCell:
-    kind: str  # "markdown" | "code"
-    source: str  # for code: with its #| lines, as Quarto's notebooks keep them
-    line: int  # 1-based line of the cell (of the opening fence for code)
-    options: dict = field(default_factory=dict)
-    code: str = ""  # code without the #| lines
-
-    @property
-    def label(self) -> str | None:
-        return self.options.get("label")
-
-
-@dataclass
-class QmdDocument:
-    path: Path
-    meta: dict
-    cells: list[QmdCell]
-
-
-_FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|$)", re.S)
-#: a fenced block; one left open runs to the end of the text (``close`` is then None)
-_FENCE = (r"^[ \t]*(?P<fence>(?P<c>[`~])(?P=c){2,})(?P<info>[^\n`]*)\n(?P<body>.*?)"
-          r"(?:^[ \t]*(?P<close>(?P=fence)(?P=c)*)[ \t]*$|\Z)")
-_CELL_INFO = re.compile(r"\s*\{(?:python3?|py)\b[^}]*\}\s*")
-_OPTION_LINE = re.compile(r"^#\| ?")
-
-
-def parse_qmd(path: Path | str, text: str | None = None) -> QmdDocument:
-    """Split a ``.qmd`` into front matter and markdown / python code cells.
-
-    Fenced blocks that are not python cells are markdown, and never searched for cells."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8") if text is None else text
-    front = _FRONT_MATTER.match(text)
-    meta = (yaml.safe_load(front.group(1) or "") if front else None) or {}
-    if not isinstance(meta, dict):
-        raise RenderError(f"{path}: front matter is not a YAML mapping")
-    body = text[front.end():] if front else text
-    first_line = text.count("\n", 0, front.end()) + 1 if front else 1
-    cells: list[QmdCell] = []
-
-    def markdown(start: int, end: int) -> None:
-        chunk = body[start:end]
-        if chunk.strip():
-            start += len(chunk) - len(chunk.lstrip("\n"))
-            cells.append(QmdCell("markdown", chunk.strip("\n"), first_line + body.count("\n", 0, start)))
-
-    pos = 0
-    for match in re.finditer(_FENCE, body, re.M | re.S):
-        if not _CELL_INFO.fullmatch(match["info"]):
-            continue
-        line = first_line + body.count("\n", 0, match.start())
-        if match["close"] is None:
-            raise RenderError(f"{path}: code cell at line {line} has no closing {match['fence']}")
-        markdown(pos, match.start())
-        pos = match.end()
-        lines = textwrap.dedent(match["body"]).splitlines()
-        n_options = next((i for i, l in enumerate(lines) if not _OPTION_LINE.match(l)), len(lines))
-        try:  # Quarto reads the #| lines as one YAML mapping
-            options = yaml.safe_load("\n".join(_OPTION_LINE.sub("", l) for l in lines[:n_options])) or {}
-            if not isinstance(options, dict):
-                raise ValueError("not a mapping")
-        except (yaml.YAMLError, ValueError) as exc:
-            raise RenderError(f"{path}: bad #| options in code cell at line {line}: {exc}") from exc
-        code = "\n".join(lines[n_options:]).strip("\n")
-        cells.append(QmdCell("code", "\n".join(lines), line, options, code))
-    markdown(pos, len(body))
-    return QmdDocument(path, meta, cells)
-
-
-# --------------------------------------------------------------------------- markdown prose
-
-_INLINE_EXPR = re.compile(r"`\{python\}[ \t]+([^`]+)`")
-#: fenced blocks and inline code spans: never evaluated, resolved or captioned
-_CODE = re.compile(_FENCE + r"|(?<!`)(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`)", re.M | re.S)
-_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
-_REF_ONE = r"-?@(?:[Ff]ig|[Tt]bl)-" + _LABEL
-_REF = re.compile(r"(?<![\w@`\\])(-?)@([Ff]ig|[Tt]bl)-(" + _LABEL + ")")
-_REF_GROUP = re.compile(r"\[\s*(" + _REF_ONE + r"(?:\s*;\s*" + _REF_ONE + r")*)\s*\](?![(\[{])")
-_MD_IMAGE = re.compile(r"!\[(?P<cap>(?:[^\[\]]|\[[^\]]*\])*)\]\((?P<src>[^)\s]+)(?P<title>[^)]*)\)(?P<attr>\{[^}]*\})?")
-_MD_TABLE_CAPTION = re.compile(r"^(?P<lead>(?:Table)?:[ \t]+)(?P<cap>.*?)[ \t]*\{(?P<attr>[^}]*#tbl-[^}]*)\}[ \t]*$",
-                               re.M)
-_MD_DIV = re.compile(r"^:{3,}\s*(?P<attr>\{[^}]*\})", re.M)
-_ATTR_ID = re.compile(r"#((?:fig|tbl)-" + _LABEL + ")")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _segments(text: str) -> list[tuple[bool, str]]:
-    """Split markdown into (is_code, text) pieces."""
-    pieces, pos = [], 0
-    for match in _CODE.finditer(text):
-        pieces += [(False, text[pos:match.start()]), (True, match.group(0))]
-        pos = match.end()
-    return pieces + [(False, text[pos:])]
-
-
-def inline_expressions(markdown: str) -> list[str]:
-    """The `` `{python} expr` `` expressions of a markdown text, in order."""
-    return [m.group(1).strip() for is_code, piece in _segments(markdown)
-            if is_code and (m := _INLINE_EXPR.fullmatch(piece))]
-
-
-def _kind(label: str) -> str:
-    return label.split("-", 1)[0].lower()
-
-
-def _caption_prefix(label: str, numbers: dict[str, int]) -> str:
-    return f"{XREF_KINDS[_kind(label)]}\u00a0{numbers[label]}: "
-
-
-def _ref(match: re.Match, numbers: dict[str, int]) -> str:
-    """``@fig-x`` -> ``[Figure 1](#fig-x)``, ``-@fig-x`` -> ``[1](#fig-x)``, unknown -> ``**?@fig-x**`` as in Quarto."""
-    label = f"{match[2].lower()}-{match[3]}"
-    if label not in numbers:
-        return f"**?@{label}**"
-    text = str(numbers[label]) if match[1] else f"{XREF_KINDS[_kind(label)]}\u00a0{numbers[label]}"
-    return f"[{text}](#{label})"
-
-
-def _prose(markdown: str, numbers: dict[str, int], values: Iterable[str] = (), folder: Path | None = None) -> str:
-    """Markdown for pandoc: inline expressions replaced by ``values``, references resolved,
-    captions of labelled markdown figures/tables numbered, relative images made absolute
-    (the Typst file is compiled elsewhere)."""
-    values = iter(values)
-
-    def image(m: re.Match) -> str:
-        src, attr, cap = m["src"], m["attr"] or "", m["cap"]
-        if folder and not re.match(r"^([a-z][a-z0-9+.-]*:|/)", src, re.I) and (folder / src).exists():
-            src = (folder / src).resolve().as_posix()
-        ident = _ATTR_ID.search(attr)
-        if ident and ident[1] in numbers and _kind(ident[1]) == "fig":
-            cap = _caption_prefix(ident[1], numbers) + cap
-        return f"![{cap}]({src}{m['title']}){attr}"
-
-    def table(m: re.Match) -> str:
-        ident = _ATTR_ID.search(m["attr"])
-        prefix = _caption_prefix(ident[1], numbers) if ident and ident[1] in numbers else ""
-        return f"{m['lead']}{prefix}{m['cap']} {{{m['attr']}}}"
-
-    def ref(m: re.Match) -> str:
-        return _ref(m, numbers)
-
-    def group(m: re.Match) -> str:  # [@fig-a; @fig-b] -> Figure 1, Figure 2
-        return re.sub(r"\s*;\s*", ", ", _REF.sub(ref, m[1]))
-
-    out = []
-    for is_code, piece in _segments(markdown):
-        if not is_code:
-            piece = _MD_TABLE_CAPTION.sub(table, _MD_IMAGE.sub(image, piece))
-            piece = _REF.sub(ref, _REF_GROUP.sub(group, piece))
-        elif _INLINE_EXPR.fullmatch(piece):
-            piece = next(values, piece)
-        out.append(piece)
-    return "".join(out)
-
-
-# --------------------------------------------------------------------------- references
-
-
-def check_references(source: Path | str | QmdDocument) -> ReferenceCheck:
-    """Static check of a document's fig-/tbl- cross references (no execution).
-
-    ``source``: a path to a ``.qmd``, the text of one, or a parsed document. Labels come from
-    code cells (``#| label:``) and markdown (``![..](..){#fig-x}``, ``: cap {#tbl-x}``,
-    ``::: {#fig-x}``); references from the prose and the fig-/tbl-cap options."""
-    if isinstance(source, QmdDocument):
-        doc = source
-    elif isinstance(source, Path) or ("\n" not in source and source.endswith(".qmd")):
-        doc = parse_qmd(source)
-    else:
-        doc = parse_qmd(Path("<text>.qmd"), text=source)
-    labels: list[str] = []
-    references: list[str] = []
-
-    def collect_references(markdown: str) -> None:
-        references.extend(f"{m[2].lower()}-{m[3]}" for is_code, piece in _segments(markdown) if not is_code
-                          for m in _REF.finditer(piece))
-
-    for cell in doc.cells:
-        if cell.kind == "code":
-            if cell.label and _kind(cell.label) in XREF_KINDS:
-                labels.append(cell.label)
-            for key in ("fig-cap", "tbl-cap"):
-                if isinstance(cell.options.get(key), str):
-                    collect_references(cell.options[key])
-            continue
-        found, offset = [], 0
-        for is_code, piece in _segments(cell.source):
-            if not is_code:
-                for m in [*_MD_IMAGE.finditer(piece), *_MD_TABLE_CAPTION.finditer(piece), *_MD_DIV.finditer(piece)]:
-                    if ident := _ATTR_ID.search(m["attr"] or ""):
-                        found.append((offset + m.start(), ident[1]))
-            offset += len(piece)
-        labels += [label for _, label in sorted(found)]
-        collect_references(cell.source)
-    duplicates = [label for label, count in Counter(labels).items() if count > 1]
-    undefined = [r for r in dict.fromkeys(references) if r not in labels]
-    citations = list(dict.fromkeys(key for cell in doc.cells if cell.kind == "markdown"
-                                   for is_code, piece in _segments(cell.source) if not is_code
-                                   for key in _CITATION.findall(piece)
-                                   if _kind(key) not in XREF_KINDS and not key.startswith(("sec-", "eq-"))))
-    bibliography = bibliography_path(doc)
-    keys = set(_BIB_KEY.findall(bibliography.read_text(encoding="utf-8"))) if bibliography else set()
-    missing = [key for key in citations if key not in keys]
-    return ReferenceCheck(labels, references, undefined, duplicates, citations, missing)
-
-
-def bibliography_path(doc: QmdDocument) -> Path | None:
-    """The document's ``bibliography`` file (relative to the document), if it names one."""
-    name = doc.meta.get("bibliography")
-    if not name:
-        return None
-    path = (doc.path.parent / str(name)).resolve()
-    if not path.is_file():
-        raise RenderError(f"{doc.path}: bibliography {name} not found next to it")
-    return path
-
-
-def number_labels(labels: Iterable[str]) -> dict[str, int]:
-    """Quarto numbering: figures and tables counted separately, in order of appearance."""
-    numbers: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    for label in dict.fromkeys(labels):
-        counts[_kind(label)] = numbers[label] = counts.get(_kind(label), 0) + 1
-    return numbers
 
 
 # --------------------------------------------------------------------------- project
@@ -407,102 +149,6 @@ def project_documents(root: Path | str) -> list[Path]:
     return found
 
 
-# --------------------------------------------------------------------------- execution
-
-_SETUP_CODE = """\
-def _filmgenre_setup(width, height, dpi):
-    try:
-        import matplotlib
-    except ImportError:
-        return
-    get_ipython().run_line_magic("matplotlib", "inline")  # first: activating it resets rcParams
-    matplotlib.rcParams.update({"figure.figsize": (width, height), "figure.dpi": dpi, "savefig.dpi": dpi})
-
-
-def _filmgenre_inline(expressions):
-    # Quarto's inline rule: strings as they are, else the markdown repr, else str()
-    values = []
-    for expression in expressions:
-        try:
-            value = eval(expression, get_ipython().user_ns)
-        except Exception as exc:
-            raise RuntimeError(
-                f"inline expression `{{python}} {expression}` failed: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(value, str):
-            markdown = getattr(value, "_repr_markdown_", None)
-            value = (markdown and markdown()) or str(value)
-        values.append(value)
-    return values
-
-"""
-
-
-def _cell_options(cell: QmdCell, meta: dict) -> dict:
-    """A cell's execution options: the ``execute:`` defaults, overridden by its ``#|`` lines."""
-    return {**(meta.get("execute") or {}), **cell.options}
-
-
-def build_notebook(doc: QmdDocument, meta: dict):
-    """The notebook nbclient executes: a hidden setup cell, then the document's cells.
-
-    Each markdown cell with inline expressions is preceded by a code cell evaluating them,
-    so they see the state of the code above. ``metadata.filmgenre`` maps cells back."""
-    import nbformat
-
-    def cell(role: str, new, source: str, **info):
-        made = new(source)
-        made.metadata["filmgenre"] = {"role": role, **info}
-        nb.cells.append(made)
-        return made
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    size = (float(meta.get("fig-width") or 7), float(meta.get("fig-height") or 5), int(meta.get("fig-dpi") or 150))
-    cell("setup", nbformat.v4.new_code_cell, _SETUP_CODE + f"_filmgenre_setup{size!r}")
-    for index, qmd_cell in enumerate(doc.cells):
-        where = {"cell": index, "line": qmd_cell.line}
-        if qmd_cell.kind == "markdown":
-            if expressions := inline_expressions(qmd_cell.source):
-                cell("inline", nbformat.v4.new_code_cell, f"_filmgenre_inline({expressions!r})", **where)
-            cell("markdown", nbformat.v4.new_markdown_cell, qmd_cell.source, **where)
-            continue
-        options = _cell_options(qmd_cell, meta)
-        if options.get("eval") is False:
-            continue
-        code = cell("code", nbformat.v4.new_code_cell, qmd_cell.source, label=qmd_cell.label, **where)
-        if options.get("error"):  # nbclient's own tag for cells allowed to raise
-            code.metadata["tags"] = ["raises-exception"]
-    return nb
-
-
-def execute_notebook(nb, cwd: Path, document: Path, timeout: int = 600):
-    """Run ``nb`` with nbclient in ``cwd``; a failing cell raises :class:`RenderError` naming it.
-
-    The kernel talks over IPC sockets in a private folder: no TCP port open to other users of
-    the machine (and no "Kernel is running over TCP without encryption" warning)."""
-    import tempfile
-
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-
-    running: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="filmgenre-kernel-") as sockets:
-        kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
-        client = NotebookClient(nb, km=kernel, timeout=timeout, resources={"metadata": {"path": str(cwd)}},
-                                on_cell_start=lambda cell, **_: running.update(info=cell.metadata.get("filmgenre", {})))
-        try:
-            client.execute()
-        except Exception as exc:  # CellExecutionError, timeouts, dead kernels
-            info = running.get("info", {})
-            label, line = info.get("label"), info.get("line")
-            where = f"{info.get('role', 'setup')} cell" + (f" {label!r}" if label else "")
-            where += f" at line {line}" if line else ""
-            ename, evalue = getattr(exc, "ename", type(exc).__name__), _ANSI.sub("", str(getattr(exc, "evalue", exc)))
-            raise RenderError(f"{document}: {where} raised {ename}: {evalue}\n\n{_ANSI.sub('', str(exc)).strip()}",
-                              cell=label or (f"line {line}" if line else None), ename=ename) from exc
-    return nb
-
-
 # --------------------------------------------------------------------------- outputs -> markdown
 
 
@@ -531,11 +177,11 @@ def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int
         return "\n\n".join(parts)
     asis = options.get("output") == "asis"
     label = cell.label
-    kind = _kind(label) if label and _kind(label) in XREF_KINDS else None
+    kind = label_kind(label) if label and label_kind(label) in XREF_KINDS else None
 
     def caption(key: str) -> str | None:
-        text = _prose(str(options.get(key) or ""), numbers)
-        return _caption_prefix(label, numbers) + text if kind == key[:3] else text or None
+        text = prose_markdown(str(options.get(key) or ""), numbers)
+        return caption_prefix(label, numbers) + text if kind == key[:3] else text or None
 
     images = [i for i, out in enumerate(nb_cell.outputs) if any(m in out.get("data", {}) for m in _IMAGE_EXTENSIONS)]
     anchored = table_done = False
@@ -544,11 +190,11 @@ def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int
         mime = next((m for m in _IMAGE_EXTENSIONS if m in data), None)
         html = data.get("text/html", "")
         if out.output_type == "stream":
-            text = _ANSI.sub("", out.text)
+            text = ANSI_ESCAPE.sub("", out.text)
             if text.strip() and not (out.name == "stderr" and options.get("warning") is False):
                 parts.append(text if asis and out.name == "stdout" else _fenced(text))
         elif out.output_type == "error":
-            parts.append(_fenced(_ANSI.sub("", "\n".join(out.traceback))))
+            parts.append(_fenced(ANSI_ESCAPE.sub("", "\n".join(out.traceback))))
         elif mime:
             path = media / f"cell{cell.line}-{i}{_IMAGE_EXTENSIONS[mime]}"
             path.write_bytes(data[mime].encode() if mime == "image/svg+xml" else base64.b64decode(data[mime]))
@@ -573,7 +219,7 @@ def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int
             parts.append(_fenced(html, "{=html}") if target == "html"
                          else _fenced(_pandoc_text(html, "typst", reader="html"), "{=typst}"))
         elif "text/plain" in data:
-            text = _ANSI.sub("", data["text/plain"])
+            text = ANSI_ESCAPE.sub("", data["text/plain"])
             parts.append(text if asis else _fenced(text))
     if kind and not anchored:
         warnings.append(f"cell '{label}' (line {cell.line}) produced no {'figure' if kind == 'fig' else 'table'}; "
@@ -593,9 +239,9 @@ def _document_markdown(doc: QmdDocument, nb, meta: dict, numbers: dict[str, int]
         if cell.kind == "markdown":
             result = next((o for o in nb_cell.outputs if o.output_type == "execute_result"), None) if nb_cell else None
             values = ast.literal_eval(result.data["text/plain"]) if result else []
-            parts.append(_prose(cell.source, numbers, values, doc.path.parent))
+            parts.append(prose_markdown(cell.source, numbers, values, doc.path.parent))
         else:
-            parts.append(_code_markdown(cell, nb_cell, _cell_options(cell, meta), numbers, media, target, warnings))
+            parts.append(_code_markdown(cell, nb_cell, cell_options(cell, meta), numbers, media, target, warnings))
     return "\n\n".join(p for p in parts if p.strip()) + "\n"
 
 
