@@ -118,3 +118,7 @@ def test_a_digest_hashes_its_parts_in_order_and_a_cached_hash_follows_the_file(t
     path.write_bytes(b"seven")  # the same size at another time: hashed again
     os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
     assert files.sha256_cached(str(path)) == hashlib.sha256(b"seven").hexdigest()
+    other = tmp_path / "other.bin"  # another file of the same size and time
+    other.write_bytes(b"eight")
+    os.utime(other, ns=(stamp + 10**9, stamp + 10**9))
+    assert files.sha256_cached(other) == hashlib.sha256(b"eight").hexdigest()

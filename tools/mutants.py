@@ -5,7 +5,7 @@ mutmut (the ``mutants`` extra; settings in pyproject.toml ``[tool.mutmut]``) cop
 dropped) and runs the fast tests that reach that function; a mutant no test notices survives.
 Here mutmut runs on the functions of ``TARGETS`` only; the score per part and the survivors (with
 the reason each one judged equivalent is harmless) go to ``results/bench.json`` ``mutants``.
-Not part of `make test` or CI: it takes a quarter of an hour of CPU or so.
+Not part of `make test` or CI: it takes about 400 CPU seconds (388 on 2026-12-01).
 """
 
 import collections
@@ -127,22 +127,11 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main(argv: list[str]) -> int:
-    """``--again``: rerun only the last run's survivors not judged equivalent (after adding a test
-    for them): minutes instead of a quarter of an hour; the CPU seconds recorded add both runs."""
-    again = argv == ["--again"]
+def main() -> int:
     started, cpu_started = time.perf_counter(), children_cpu_seconds()
-    if again:
-        names = [m for m, status in statuses().items()
-                 if part_of(m) and status not in CAUGHT and m not in EQUIVALENT]
-    else:
-        names = [pattern for part in TARGETS.values() for pattern in part]
-    subprocess.run([*MUTMUT, "run", "--max-children", str(os.cpu_count() or 1), *names], cwd=ROOT, check=True)
+    patterns = [pattern for part in TARGETS.values() for pattern in part]
+    subprocess.run([*MUTMUT, "run", "--max-children", str(os.cpu_count() or 1), *patterns], cwd=ROOT, check=True)
     seconds, cpu_seconds = time.perf_counter() - started, children_cpu_seconds() - cpu_started
-    if again:
-        before = files.read_json(ROOT / "results" / "bench.json", {}).get("mutants", {})
-        seconds += before.get("seconds", 0)
-        cpu_seconds += before.get("cpu_seconds", 0)
 
     counts = collections.defaultdict(collections.Counter)
     survivors = collections.defaultdict(list)
@@ -167,7 +156,7 @@ def main(argv: list[str]) -> int:
     killed = sum(p["killed"] for p in parts.values())
     equivalent = sum(len(p["equivalent"]) for p in parts.values())
     section = {
-        "command": "make mutants" + (" (then tools/mutants.py --again)" if again else ""),
+        "command": "make mutants",
         "date": time.strftime("%Y-%m-%d"), "tool": f"mutmut {importlib.metadata.version('mutmut')}",
         "tests": "the fast tests of pyproject.toml [tool.mutmut] pytest_add_cli_args_test_selection that reach "
                  "each mutated function",
@@ -185,4 +174,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
