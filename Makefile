@@ -60,6 +60,7 @@ $(DATA):
 data/processed/manifest_%.json: $(DATA) | $(INSTALLED)
 	$(call progress,stage 1/6 prepare: posters at $* px)
 	$(FILMGENRE) prepare --source $(DATA) --image-size $*
+	touch $@  # also when prepare found nothing to do: the data's copy is newer, not different
 
 prepare: data/processed/manifest_64.json
 
@@ -88,7 +89,10 @@ models/%.keras: models/keys/%.json | $(INSTALLED)
 	$(call progress,stage 3/6 train: $* (of $(strip $(MODELS))))
 	$(FILMGENRE) train $*
 
-$(foreach pair,$(MODEL_INPUTS),$(eval models/$(firstword $(subst :, ,$(pair))).keras: $(lastword $(subst :, ,$(pair)))))
+# Order-only: the model's key already holds its input's content (the prepared films and posters, or
+# the encoder's cache key), so a newer file with the same content (a data zip copied again,
+# `prepare` finding nothing to do) retrains nothing.
+$(foreach pair,$(MODEL_INPUTS),$(eval models/$(firstword $(subst :, ,$(pair))).keras: | $(lastword $(subst :, ,$(pair)))))
 
 train: $(addprefix models/,$(addsuffix .keras,$(MODELS)))
 
