@@ -17,8 +17,25 @@ MARGIN_Y = float(qmd.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].re
 
 
 @pytest.fixture(scope="module")
-def rendered():
-    return render.render_document(REPORT, formats=("html", "pdf"))
+def documents(tmp_path_factory):
+    """A scratch project with the documents and the committed results: rendering writes its
+    figures and outputs there (the document kernels find it through FILMGENRE_ROOT), never into
+    the working tree."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("documents") / "project"
+    for folder in ("report", "analysis", "results"):
+        shutil.copytree(config.ROOT / folder, root / folder, ignore=shutil.ignore_patterns("figures", "*.ipynb"))
+    shutil.copy(config.ROOT / "_quarto.yml", root / "_quarto.yml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", root)
+        patch.setenv("FILMGENRE_ROOT", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def rendered(documents):
+    return render.render_document(documents / "report" / "report.qmd", formats=("html", "pdf"))
 
 
 def test_every_cell_ran_without_error(rendered):
@@ -142,8 +159,8 @@ def test_the_report_uses_one_minus_sign_and_one_percent_style(rendered):
 
 
 @pytest.fixture(scope="module")
-def analysis():
-    document = config.ROOT / "analysis" / "analysis.qmd"
+def analysis(documents):
+    document = documents / "analysis" / "analysis.qmd"
     assert not qmd.check_references(document).undefined
     return render.render_document(document).outputs["html"]
 
@@ -217,7 +234,7 @@ def test_every_table_of_the_analysis_fits_its_column_at_1400_and_800_px(analysis
     assert _tables_too_wide(control, 800, tmp_path), "the check finds a table wider than the column"
 
 
-def test_the_reports_code_runs_without_loading_tensorflow():
+def test_the_reports_code_runs_without_loading_tensorflow(documents):
     """The documents read results/ only, so rendering them never pays TensorFlow's start-up
     (several CPU seconds per document kernel): every code cell of the report, and the modules
     the analysis's tables and figures import, run in a fresh interpreter without it."""
@@ -226,14 +243,14 @@ def test_the_reports_code_runs_without_loading_tensorflow():
         "matplotlib.use('Agg')\n"
         "from filmgenre import explain, seeds, fusion, uncertainty\n"
         "from filmgenre.preview import qmd\n"
-        f"document = qmd.parse_qmd({str(REPORT)!r})\n"
+        f"document = qmd.parse_qmd({str(documents / 'report' / 'report.qmd')!r})\n"
         "namespace = {}\n"
         "for cell in document.cells:\n"
         "    if cell.kind == 'code':\n"
         "        exec(cell.code, namespace)\n"
         "print(sorted(module for module in ('tensorflow', 'keras') if module in sys.modules))\n"
     )
-    finished = subprocess.run([sys.executable, "-c", script], cwd=REPORT.parent, capture_output=True, text=True,
+    finished = subprocess.run([sys.executable, "-c", script], cwd=documents / "report", capture_output=True, text=True,
                               timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert finished.stdout.strip().splitlines()[-1] == "[]"

@@ -180,6 +180,23 @@ def test_goals_check_micro_under_the_micro_rule_and_macro_under_the_macro_rule()
         assert f"{reads} ({row['model']})" in verdict and f"micro-F1 {row['micro-F1']:.3f}" in verdict
 
 
+def test_the_best_model_of_each_kind_for_the_goals_is_chosen_on_validation(tmp_path, monkeypatch):
+    """The committed metrics with test scores that rank each kind's models in the reverse order of
+    their validation scores: the goals table names the same models (and reads their test scores)."""
+    chosen = tables.goals()["model"]
+    metrics = json.loads(json.dumps(METRICS))
+    for entry in metrics["models"].values():
+        entry["test"]["f1_micro"] = 1 - entry["val"]["f1_micro"]
+        entry["test_macro_rule"]["f1_macro"] = 1 - entry["val_macro_rule"]["f1_macro"]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "metrics.json").write_text(json.dumps(metrics))
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    goals = tables.goals()
+    assert goals["model"].tolist() == chosen.tolist()
+    assert len(goals) == 3 and chosen["posters"] == "effnet_head"  # cnn and effnet_head were both candidates
+    assert goals.loc["posters", "micro-F1"] == 1 - METRICS["models"]["effnet_head"]["val"]["f1_micro"]
+
+
 def test_training_commits_are_the_runs_own_code_versions_shortened():
     names = tables.trained_models()
     found = tables.training_commits(names)
