@@ -23,7 +23,7 @@ EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py rules.py scores.py predi
 # What each model's training needs first: its posters prepared at its size, or its encoder's cache.
 MODEL_INPUTS := $(shell $(REGISTRY) inputs $(MODELS))
 ENCODED := $(sort $(filter %.encoded,$(subst :, ,$(MODEL_INPUTS))))
-.PHONY: all extras install keys prepare encode train evaluate explain explain-encoders report diff seeds test clean help
+.PHONY: all extras install keys prepare encode train evaluate explain explain-encoders report diff seeds test mutants clean help
 
 # One line as each stage starts: which, and the minutes since `make` started (training
 # adds a line per epoch with an estimate of what remains of the model).
@@ -42,6 +42,7 @@ help:
 	@echo "make diff                                           which scores moved beyond noise against the committed results (HEAD)"
 	@echo "make seeds                                          retrain the spec and best models with 3 seeds (see results/seeds.json)"
 	@echo "make test                                           the test suite"
+	@echo "make mutants                                        mutation testing of the rules, fusion, intervals, split, writes, weights reader"
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,7 @@ $(DATA):
 data/processed/manifest_%.json: $(DATA) | $(INSTALLED)
 	$(call progress,stage 1/6 prepare: posters at $* px)
 	$(FILMGENRE) prepare --source $(DATA) --image-size $*
+	touch $@  # also when prepare found nothing to do: the data's copy is newer, not different
 
 prepare: data/processed/manifest_64.json
 
@@ -87,7 +89,10 @@ models/%.keras: models/keys/%.json | $(INSTALLED)
 	$(call progress,stage 3/6 train: $* (of $(strip $(MODELS))))
 	$(FILMGENRE) train $*
 
-$(foreach pair,$(MODEL_INPUTS),$(eval models/$(firstword $(subst :, ,$(pair))).keras: $(lastword $(subst :, ,$(pair)))))
+# Order-only: the model's key already holds its input's content (the prepared films and posters, or
+# the encoder's cache key), so a newer file with the same content (a data zip copied again,
+# `prepare` finding nothing to do) retrains nothing.
+$(foreach pair,$(MODEL_INPUTS),$(eval models/$(firstword $(subst :, ,$(pair))).keras: | $(lastword $(subst :, ,$(pair)))))
 
 train: $(addprefix models/,$(addsuffix .keras,$(MODELS)))
 
@@ -97,8 +102,8 @@ results/metrics.json: $(addprefix models/,$(addsuffix .keras,$(MODELS))) models/
 
 evaluate: results/metrics.json
 
-results/explain/summary.json: results/metrics.json src/filmgenre/explain.py | $(INSTALLED)
-	$(call progress,stage 5/6 explain: occlusion; poster ablations; word attribution; calibration)
+results/explain/summary.json: results/metrics.json src/filmgenre/explain.py src/filmgenre/leakage.py | $(INSTALLED)
+	$(call progress,stage 5/6 explain: occlusion; poster ablations; word attribution; calibration; genre names)
 	$(FILMGENRE) explain
 
 explain: results/explain/summary.json
@@ -125,6 +130,12 @@ seeds: results/metrics.json | $(INSTALLED)
 
 test: $(INSTALLED)
 	FILMGENRE_DATA=$(abspath $(DATA)) $(BIN)/python -m pytest -q
+
+# Not in `test` nor CI: mutmut mutates the code whose bugs would change a claim and runs the fast
+# tests against each mutant; the score goes to results/bench.json `mutants` (tools/mutants.py).
+mutants: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[mutants]'
+	$(BIN)/python tools/mutants.py
 
 clean:
 	rm -rf data/processed models logs _output

@@ -7,6 +7,7 @@ own words into the overviews), so a few epochs of training move the metrics.
 import csv
 import io
 import os
+import resource
 import struct
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -129,6 +131,70 @@ def zip_folder(folder: Path, archive: Path) -> Path:
     return archive
 
 
+# Folders of the working tree a test run may change: caches of Python, pytest and mutmut, the venv.
+UNWATCHED = {".git", ".venv", "__pycache__", ".pytest_cache", "mutants", ".mutmut-cache"}
+
+
+def working_tree_state() -> tuple[str, dict[str, tuple[int, int]]]:
+    """``git status`` and every file's modification time and size below the real project (git-ignored
+    ones too: figures, caches and models are ignored, and a test must not write them either)."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
+                            capture_output=True, text=True).stdout
+    stamps = {}
+    for folder, subfolders, names in os.walk(REPO):
+        subfolders[:] = [d for d in subfolders if d not in UNWATCHED and not d.endswith(".egg-info")]
+        for name in names:
+            stat = os.stat(os.path.join(folder, name), follow_symlinks=False)
+            stamps[os.path.relpath(os.path.join(folder, name), REPO)] = (stat.st_mtime_ns, stat.st_size)
+    return status, stamps
+
+
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_untouched():
+    """Fails the run if any test wrote into the working tree: results, figures and caches of a test
+    belong in a scratch project (``project``, ``copy_project``). Off under mutmut, whose workers
+    write their verdicts into the copy it runs the tests in."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        yield
+        return
+    status, stamps = working_tree_state()
+    yield
+    status_after, stamps_after = working_tree_state()
+    changed = sorted(path for path in stamps.keys() | stamps_after.keys() if stamps.get(path) != stamps_after.get(path))
+    if status_after != status or changed:
+        pytest.fail("the test run changed the working tree (a test must write below tmp_path): "
+                    + ", ".join(changed) + f"\ngit status before:\n{status}after:\n{status_after}", pytrace=False)
+
+
+def noisy_test_split(root: Path, seed: int = 99) -> None:
+    """Replace everything a prepared project knows of its test films by noise: labels, overviews
+    (of words no other film has), cached posters and every ``results/*/predictions.csv`` row.
+
+    A stage that makes its choices on training and validation films only (early stopping, rules,
+    the fusion's weight, the vocabulary) must choose exactly the same in this project.
+    """
+    rng = np.random.default_rng(seed)
+    films_csv = root / "data" / "processed" / "films.csv"
+    films = pd.read_csv(films_csv, dtype={"Id": str, "Overview": str, "split": str})
+    test = (films["split"] == "test").to_numpy()
+    films.loc[test, config.GENRES] = rng.integers(0, 2, (test.sum(), len(config.GENRES)))
+    films.loc[test, "Overview"] = [" ".join(f"testword{w}" for w in rng.integers(0, 50, rng.integers(3, 40)))
+                                   for _ in range(test.sum())]
+    films.to_csv(films_csv, index=False)
+    test_ids = set(films.loc[test, "Id"])
+    for cache in (root / "data" / "processed").glob("posters_*.npz"):
+        with np.load(cache) as arrays:
+            ids, images = arrays["ids"], arrays["images"].copy()
+        rows = np.isin(ids.astype(str), list(test_ids))
+        images[rows] = rng.integers(0, 256, images[rows].shape, dtype=np.uint8)
+        np.savez(cache, ids=ids, images=images)
+    for predictions_csv in (root / "results").glob("*/predictions.csv"):
+        predictions = pd.read_csv(predictions_csv, dtype={"Id": str, "split": str})
+        rows = (predictions["split"] == "test").to_numpy()
+        predictions.loc[rows, config.GENRES] = rng.random((rows.sum(), len(config.GENRES))).round(6)
+        predictions.to_csv(predictions_csv, index=False, float_format="%.6f")
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A scratch project root: everything the stages write goes below it."""
@@ -171,6 +237,26 @@ def trainable(project, trainable_zip):
     return project
 
 
+@pytest.fixture
+def unseen_words(trainable):
+    """The 240 films prepared, with validation and test overviews made of words no training film
+    has: what a vocabulary learns from them shows which films it was adapted on."""
+    noisy_test_split(trainable)
+    films_csv = trainable / "data" / "processed" / "films.csv"
+    films = pd.read_csv(films_csv, dtype={"Id": str, "Overview": str, "split": str})
+    val = films["split"] == "val"
+    films.loc[val, "Overview"] = [f"valword{i} valword{i % 3} spoken" for i in range(val.sum())]
+    films.to_csv(films_csv, index=False)
+    return trainable
+
+
+def training_words(overviews) -> set[str]:
+    """The words of some overviews, lower case, as TextVectorization and TfidfVectorizer split them."""
+    import re
+
+    return {word for text in overviews for word in re.findall(r"\w+", text.lower())}
+
+
 @pytest.fixture(scope="session")
 def trained_tiny(tmp_path_factory, trainable_zip) -> Path:
     """A scratch project with the 240 films prepared and the spec CNN and LSTM trained one epoch.
@@ -193,3 +279,46 @@ def copy_project(source: Path, tmp_path_factory, name: str) -> Path:
     import shutil
 
     return Path(shutil.copytree(source, tmp_path_factory.mktemp(name) / "project"))
+
+
+@pytest.fixture(scope="session")
+def evaluated_tiny(tmp_path_factory, trained_tiny):
+    """``trained_tiny`` after ``evaluate_all`` (the two models and every baseline): its root, the
+    metrics and the log lines. Shared: copy it (``copy_project``) before writing into it."""
+    from filmgenre import evaluate
+
+    root = copy_project(trained_tiny, tmp_path_factory, "evaluated")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", root)
+        lines = []
+        metrics = evaluate.evaluate_all(log=lines.append)
+    return root, metrics, lines
+
+
+# --------------------------------------------------------------------------- the suite's cost
+CPU_SECONDS: dict[str, float] = {}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children: the cost that a busy
+    machine does not inflate as it inflates wall time."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item):
+    started = cpu_seconds()
+    yield
+    CPU_SECONDS[item.nodeid] = cpu_seconds() - started
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """With ``--durations=N``, the N tests that cost the most CPU seconds too (the first test to use a
+    shared fixture pays for building it)."""
+    shown = config.getoption("durations")
+    if not shown or not CPU_SECONDS:
+        return
+    terminalreporter.write_sep("=", f"most CPU seconds (of {sum(CPU_SECONDS.values()):.0f} in the tests)")
+    for nodeid, seconds in sorted(CPU_SECONDS.items(), key=lambda item: -item[1])[:shown]:
+        terminalreporter.write_line(f"{seconds:8.1f}s  {nodeid}")

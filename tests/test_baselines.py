@@ -4,7 +4,7 @@ histogram reads colours; all fitted on the training split of the tiny dataset.""
 import numpy as np
 import pytest
 
-from conftest import COLOURS, WORDS
+from conftest import COLOURS, WORDS, training_words
 from filmgenre import baselines, config, predictions, rules
 from filmgenre.dataset import Films
 
@@ -97,3 +97,28 @@ def test_poster_histogram_reads_the_genre_tints(tiny):
     assert [GENRES[PLANTED[i]] for i in tinted[:, PLANTED].argmax(axis=1)] == list(COLOURS)
     prior_val, = baselines.run("prior", [tiny["val"]], train=tiny["train"])
     assert val_micro_f1(val, tiny["val"]) > val_micro_f1(prior_val, tiny["val"])
+
+
+def test_the_tfidf_vocabulary_is_the_training_films_words(unseen_words, monkeypatch):
+    """Validation and test overviews here are words no training film has: none may be a TF-IDF
+    term of any vectorizer the baseline fits while it predicts them."""
+    from sklearn.feature_extraction import text
+
+    from filmgenre import features
+
+    fitted = []
+
+    class Recorded(text.TfidfVectorizer):
+        def fit(self, raw_documents, y=None):
+            fitted.append(self)
+            return super().fit(raw_documents, y)
+
+        def fit_transform(self, raw_documents, y=None):
+            fitted.append(self)
+            return super().fit_transform(raw_documents, y)
+
+    monkeypatch.setattr(text, "TfidfVectorizer", Recorded)
+    baselines.run("tfidf_logreg", [features.load_split("val"), features.load_split("test")])
+    words = training_words(features.load_split("train").overviews)
+    terms = {word for vectorizer in fitted for term in vectorizer.get_feature_names_out() for word in term.split()}
+    assert fitted and terms and terms <= words

@@ -84,6 +84,114 @@ def test_reader_refuses_files_that_are_not_legacy_torch(tmp_path):
         torchfile.read_torch_legacy(path)
 
 
+def torch_legacy_file(tensors: dict, storages: dict, view=None, cut: int = 0, magic=torchfile.TORCH_LEGACY_MAGIC,
+                      numel_change: int = 0, keys=None, state=None) -> bytes:
+    """What ``torch.save(..., _use_new_zipfile_serialization=False)`` writes, made without torch: the
+    state dict refers to storages (``torch.FloatStorage``/``LongStorage``, found by name) by key,
+    and each storage's bytes follow its element count. ``tensors``: name -> (storage key, offset,
+    shape, stride), the storage key may be any object; ``storages``: key -> numpy array. Faults:
+    ``view`` in each storage reference, ``cut`` bytes off the end, another ``magic``, element counts
+    off by ``numel_change``, another ``keys`` record (storage keys in it become storage references),
+    another ``state`` (names of torch in it are written as such, e.g. ``torch.save``)."""
+    import types
+
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+    storage_types = {np.dtype(np.float32): type("FloatStorage", (), {"__module__": "torch"}),
+                     np.dtype(np.int64): type("LongStorage", (), {"__module__": "torch"})}
+    for kind in storage_types.values():
+        setattr(torch, kind.__name__, kind)
+
+    def torch_function(module, name):
+        def function(*args):
+            raise AssertionError("only pickled, never called")
+
+        function.__module__, function.__qualname__ = module.__name__, name
+        setattr(module, name, function)
+        return function
+
+    rebuild, torch_save = torch_function(utils, "_rebuild_tensor_v2"), torch_function(torch, "save")
+
+    class Storage:
+        def __init__(self, key):
+            self.key = key
+
+    class Tensor:
+        def __init__(self, key, offset, shape, stride):
+            self.args = (Storage(key) if key in storages else key, offset, shape, stride, False,
+                         collections.OrderedDict())
+
+        def __reduce__(self):
+            return rebuild, self.args
+
+    class TorchSave:
+        def __reduce__(self):
+            return torch_save, ("weights.pth",)
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                data = storages[obj.key]
+                return ("storage", storage_types[data.dtype], obj.key, "cpu", data.size, view)
+            return None
+
+    buffer = io.BytesIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "torch", torch)
+        patch.setitem(sys.modules, "torch._utils", utils)
+        for record in (magic, 1001, {"little_endian": True}):
+            pickle.dump(record, buffer, protocol=2)
+        if state == "torch.save":
+            state = TorchSave()
+        Pickler(buffer, protocol=2).dump(state if state is not None else collections.OrderedDict(
+            (name, Tensor(*reference)) for name, reference in tensors.items()))
+        Pickler(buffer, protocol=2).dump(list(storages) if keys is None else [
+            Storage(key) if key in storages else key for key in keys])
+    for data in storages.values():
+        buffer.write(np.int64(data.size + numel_change).tobytes() + data.astype(data.dtype.newbyteorder("<")).tobytes())
+    return buffer.getvalue()[:len(buffer.getvalue()) - cut]
+
+
+STORAGES = {"0": np.arange(8, dtype=np.float32), "1": np.array([7, -1], dtype=np.int64)}
+TENSORS = {"weight": ("0", 1, (2, 3), (3, 1)), "transposed": ("0", 0, (3, 2), (1, 3)),
+           "counter": ("1", 0, (), ()), "last": ("1", 1, (1,), (1,))}
+
+
+def test_reader_rebuilds_offsets_strides_and_scalars_of_a_file_made_without_torch(tmp_path):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(torch_legacy_file(TENSORS, STORAGES))
+    weights = torchfile.read_torch_legacy(path)
+    assert list(weights) == ["weight", "transposed", "counter", "last"]
+    np.testing.assert_array_equal(weights["weight"], [[1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(weights["transposed"], [[0, 3], [1, 4], [2, 5]])
+    assert weights["weight"].dtype == np.float32 and weights["weight"].flags["C_CONTIGUOUS"]
+    assert weights["counter"].shape == () and weights["counter"] == 7 and weights["counter"].dtype == np.int64
+    assert weights["last"].tolist() == [-1]
+
+
+@pytest.mark.parametrize("fault, message", [
+    ({"cut": 8}, r"storage 1 is truncated"),
+    ({"numel_change": 1}, r"storage 0: 9 elements, 8 expected"),
+    ({"view": ("0", 0, 4)}, r"refuses the storage reference"),
+    ({"magic": 12345}, r"\(not a legacy PyTorch file \(wrong magic number\)\)"),
+    ({"keys": ["0", "1", "0"]}, r"not a readable PyTorch state dict \(unhashable|storage"),
+    ({"state": "torch.save"}, r"refuses torch\.save: only tensors of floats are read"),
+    ({"state": ["not", "a", "dict"], "keys": []}, r"holds something other than a dict of tensors"),
+    ({"tensors": {"bad": (3, 0, (1,), (1,))}}, r"\(a tensor with malformed storage, offset, shape or stride\)"),
+    ({"tensors": {"bad": ("0", "0", (1,), (1,))}}, r"malformed storage, offset"),
+    ({"tensors": {"bad": ("0", 0, [1], (1,))}}, r"malformed storage, offset"),
+    ({"tensors": {"bad": ("0", 0, (1,), [1])}}, r"malformed storage, offset"),
+    ({"tensors": {"bad": ("0", 0, (1.0,), (1,))}}, r"malformed storage, offset"),
+    ({"tensors": {"bad": ("0", 0, (1,), (1.0,))}}, r"malformed storage, offset"),
+], ids=["truncated", "count", "view", "magic", "keys", "torch.save", "list", "storage", "offset", "shape",
+        "stride", "float shape", "float stride"])
+def test_reader_names_the_file_and_the_fault_of_a_malformed_one(tmp_path, fault, message):
+    fault = {"tensors": TENSORS, "storages": STORAGES} | fault
+    path = tmp_path / "weights.pth"
+    path.write_bytes(torch_legacy_file(**fault))
+    with pytest.raises(torchfile.WeightsError, match=rf"weights\.pth: .*{message}"):
+        torchfile.read_torch_legacy(path)
+
+
 def test_weights_load_strictly(poster_encoder):
     weights = torchfile.read_torch_legacy(packages.efficientnet_weights_path())
     weights["_blocks.3._bn1.weight"] = weights["_blocks.3._bn1.weight"][:-1]

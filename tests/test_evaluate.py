@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
 
-from conftest import REAL_ZIP, REPO, copy_project
+from conftest import REAL_ZIP, REPO, copy_project, noisy_test_split
 from filmgenre import compare, config, evaluate, files, provenance, rules, scores
 
 GENRES = config.GENRES
@@ -28,8 +28,32 @@ def test_apply_rule_kinds():
         [1, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
     top2 = rules.apply_rule(probabilities, {"kind": "top_k", "k": 2})
     assert top2.sum(axis=1).tolist() == [2, 2] and top2[:, :5].tolist() == [[1, 1, 0, 0, 0], [0, 0, 0, 1, 1]]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 thresholds for 25 genres"):
         rules.apply_rule(probabilities, {"kind": "per_genre", "thresholds": [0.5]})
+    with pytest.raises(ValueError, match="unknown decision rule kind 'top'"):
+        rules.apply_rule(probabilities, {"kind": "top", "k": 2})
+
+
+def test_rules_decide_on_float64_values_and_give_int8_genres():
+    """A float32 probability of 0.7 is 0.69999998807907 as float64: under 0.7 whether the threshold
+    is global or a genre's own; ties in top-k go to the earlier genre, whatever the ties' layout."""
+    just_under = np.full((1, G), np.float32(0.7))
+    for rule in ({"kind": "global", "threshold": 0.7}, {"kind": "per_genre", "thresholds": [0.7] * G}):
+        decided = rules.apply_rule(just_under, rule)
+        assert decided.dtype == np.int8 and not decided.any(), rule
+    tied = np.random.default_rng(0).integers(0, 3, (5, G)) / 4  # rows of 0, 0.25 and 0.5: many ties
+    top3 = rules.apply_rule(tied, {"kind": "top_k", "k": 3})
+    assert top3.dtype == np.int8
+    for row, decided in zip(tied, top3):
+        expected = sorted(range(G), key=lambda g: (-row[g], g))[:3]
+        assert np.flatnonzero(decided).tolist() == sorted(expected)
+
+
+def test_a_genre_with_one_positive_film_is_present():
+    labels = np.zeros((4, G), dtype=np.int8)
+    labels[0, 3] = 1
+    labels[:2, 5] = 1
+    assert rules.present_genres(labels).tolist() == [3, 5]
 
 
 def test_f1_over_a_threshold_grid_is_scikit_learns_bit_for_bit():
@@ -141,17 +165,58 @@ def test_the_macro_rule_recovers_a_rare_genre_the_micro_rule_drops():
 
 
 def test_shrinkage_pulls_thresholds_of_rare_genres_towards_the_global_one():
-    own, support = [0.8, 0.8, 0.8, 0.2], [0, 10, 990, 10]
+    own, support = [0.8, 0.8, 0.8, 0.2, 0.8, 0.8], [0, 10, 990, 10, 1, 7]
     shrunk = rules.shrunk_thresholds(own, support, 0.4, shrinkage=10)
-    assert shrunk == [0.4, 0.6, pytest.approx(0.796), 0.3]  # unseen: global; n = k: halfway; many: own
-    assert rules.shrunk_thresholds(own, support, 0.4, shrinkage=0)[1:] == [0.8, 0.8, 0.2]
+    # unseen: global; n = k: halfway; many: nearly own; n = 1 and 7: 1/11 and 7/17 of the way, to 4 places
+    assert shrunk == [0.4, 0.6, 0.796, 0.3, 0.4364, 0.5647]
+    assert rules.shrunk_thresholds(own, support, 0.4, shrinkage=0) == [0.4, 0.8, 0.8, 0.2, 0.8, 0.8]
 
 
-def test_the_macro_rule_is_chosen_on_these_films_only():
-    """Same validation films, other test films: the rule does not change (it never sees test)."""
-    probabilities, labels = _rare_genre_case()
-    rule, _ = rules.choose_rule(probabilities, labels, objective="macro")
-    assert rules.choose_rule(probabilities.copy(), labels.copy(), objective="macro")[0] == rule
+def test_the_micro_rules_own_thresholds_need_five_validation_films():
+    """Genre 1 (30 films) separates only at 0.30, the best global threshold; genres 0 (5 films) and
+    2 (4 films) only at 0.70. The per-genre candidate keeps 0.70 for the genre with 5 films and
+    gives the one with 4 the global 0.30."""
+    labels = np.zeros((40, G), dtype=np.int8)
+    labels[:30, 1] = 1
+    labels[30:34, 2] = 1
+    labels[35:, 0] = 1
+    probabilities = np.zeros((40, G))
+    probabilities[:, 1] = np.where(labels[:, 1] == 1, 0.30, 0.29)
+    for genre in (0, 2):
+        probabilities[:, genre] = np.where(labels[:, genre] == 1, 0.70, 0.69)
+    rule, candidates = rules.choose_rule(probabilities, labels)
+    assert candidates[0]["rule"] == {"kind": "global", "threshold": 0.3}
+    per_genre = candidates[-1]["rule"]
+    assert per_genre["thresholds"] == [0.7, 0.3, 0.3] + [0.3] * (G - 3) and per_genre["min_positives"] == 5
+
+
+def test_ties_are_scores_equal_to_1e_12_and_the_middle_of_the_plateau_wins():
+    assert rules.middle_best([0.5, 0.5, 0.5]) == 1 and rules.middle_best([0.1, 0.5, 0.5, 0.2]) == 2
+    assert rules.middle_best([0.5 + 1e-7, 0.5, 0.5]) == 0  # not a tie: 1e-7 apart (no relative tolerance)
+    assert rules.middle_best([0.5 + 1e-10, 0.5, 0.5]) == 0
+    assert rules.middle_best([0.5 + 1e-13, 0.5, 0.5]) == 1
+
+
+def test_the_macro_rules_thresholds_are_shrunk_by_n_over_n_plus_10():
+    """Hand-computed: genre 0 (10 films) separates only at 0.30, genre 1 (30 films) only at 0.70,
+    and 0.30 is the best global threshold for macro-F1 (0.929 against 0.5 at 0.70). Shrunk by
+    n / (n + 10), genre 1 keeps 30/40 of its 0.70 and takes 10/40 of 0.30: 0.60; genre 0 and
+    the empty genres stay at 0.30. Unshrunk, [0.30, 0.70] would separate both genres perfectly
+    and win; shrunk, it ties with the global threshold, which (simpler) wins."""
+    labels = np.zeros((40, G), dtype=np.int8)
+    labels[:10, 0] = 1
+    labels[10:, 1] = 1
+    probabilities = np.zeros((40, G))
+    probabilities[:, 0] = np.where(labels[:, 0] == 1, 0.30, 0.29)
+    probabilities[:, 1] = np.where(labels[:, 1] == 1, 0.70, 0.69)
+    rule, candidates = rules.choose_rule(probabilities, labels, objective="macro")
+    per_genre = [c for c in candidates if c["rule"]["kind"] == "per_genre"][0]
+    assert per_genre["rule"]["thresholds"] == [0.3, 0.6] + [0.3] * (G - 2)
+    assert per_genre["val_f1_macro"] == pytest.approx((1 + 60 / 70) / 2, abs=1e-12)
+    assert rule == {"kind": "global", "threshold": 0.3}
+    unshrunk, candidates = rules.choose_rule(probabilities, labels, objective="macro", shrinkage=0)
+    assert unshrunk == {"kind": "per_genre", "thresholds": [0.3, 0.7] + [0.3] * (G - 2), "shrinkage": 0}
+    assert candidates[-1]["val_f1_macro"] == 1.0
 
 
 def test_genres_without_positive_films_are_left_out_of_macro_averages_and_named():
@@ -238,14 +303,11 @@ def test_a_committed_result_of_a_model_make_all_does_not_train_is_named_apart_no
 
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory, trained_tiny):
+def evaluated(evaluated_tiny):
     """A scratch project with the spec CNN and LSTM trained for one epoch, then `evaluate_all`."""
-    root = copy_project(trained_tiny, tmp_path_factory, "evaluated")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(config, "ROOT", root)
-        lines = []
-        metrics = evaluate.evaluate_all(log=lines.append)
-        yield root, metrics, lines
+        patch.setattr(config, "ROOT", evaluated_tiny[0])
+        yield evaluated_tiny
 
 
 def _split_labels(root):
@@ -399,6 +461,22 @@ def test_the_macro_rule_and_its_per_genre_scores_are_recorded(evaluated):
         np.testing.assert_allclose(table["f1_macro_rule"], f1_score(labels, predicted, average=None, zero_division=0))
         assert entry["macro_rule_recovers"] == table.loc[(table["f1"] == 0) & (table["f1_macro_rule"] > 0),
                                                          "genre"].tolist()
+
+
+def test_rules_never_read_the_test_films(evaluated, tmp_path_factory):
+    """The same project with noise for every test label and test prediction: rescoring it gives
+    the very same micro and macro rules, candidates and validation scores."""
+    root, metrics, _ = evaluated
+    noisy = copy_project(root, tmp_path_factory, "noisy_test")
+    noisy_test_split(noisy)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", noisy)
+        rescored = evaluate.rescore_all(log=lambda *_: None)
+    chosen = ("rule", "rule_candidates", "macro_rule", "macro_rule_candidates", "val", "val_macro_rule", "val_at_0.5")
+    for name, entry in metrics["models"].items():
+        for key in chosen:
+            assert rescored["models"][name][key] == entry[key], (name, key)
+        assert rescored["models"][name]["test"] != entry["test"], name  # the noise did reach the test scores
 
 
 def test_intervals_and_comparisons_are_added_for_every_entry(evaluated):

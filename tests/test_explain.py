@@ -38,6 +38,27 @@ def test_the_occlusion_map_of_a_colour_only_model_is_flat():
     assert np.ptp(maps) < 1e-9
 
 
+def mean_red(images):
+    """Drama's probability is the mean red of the poster: every pixel counts alike."""
+    out = np.full((len(images), N_GENRES), 0.1)
+    out[:, DRAMA] = np.asarray(images, dtype=np.float64)[..., 0].mean(axis=(1, 2)) / 255
+    return out
+
+
+def test_occluding_a_two_coloured_poster_with_its_mean_colour_gives_the_hand_computed_map():
+    """An 8 x 8 poster, red 200 in its left half and 0 in its right: its mean colour is (100, 0, 0).
+    The 2 x 2 squares (step 1) at columns 0-2 lie in the red half: filled with the mean they lower
+    the mean red by 4 x 100 / 64, a drop d = 400 / (64 x 255); the square at column 3 straddles
+    both halves (no change); those at 4-6 raise it (drop -d). A pixel averages the squares covering
+    it, so each row of the map is d x [1, 1, 1, 1/2, -1/2, -1, -1, -1]."""
+    poster = np.zeros((1, 8, 8, 3), dtype=np.uint8)
+    poster[0, :, :4, 0] = 200
+    maps = explain.occlusion_maps(mean_red, poster, [DRAMA])
+    d = 400 / (64 * 255)
+    expected = np.tile(d * np.array([1, 1, 1, 0.5, -0.5, -1, -1, -1]), (8, 1))
+    np.testing.assert_allclose(maps[0], expected, rtol=0, atol=1e-12)
+
+
 def test_the_occlusion_map_of_a_model_looking_at_one_corner_peaks_there():
     maps = explain.occlusion_maps(top_left_only, tiled_poster(), [DRAMA])[0]
     assert np.abs(maps[:8, :8]).mean() > 10 * np.abs(maps[32:, 32:]).mean()
@@ -55,6 +76,13 @@ def test_shuffling_keeps_the_colour_histogram_and_grayscale_removes_hue():
     assert gray.dtype == np.uint8 and (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
 
 
+def test_grayscale_of_pure_red_green_and_blue_is_their_bt601_luma():
+    """0.299 R + 0.587 G + 0.114 B: pure red 76.2 -> 76, green 149.7 -> 150, blue 29.1 -> 29 (of 255)."""
+    primaries = np.array([[[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]]], dtype=np.uint8)
+    gray = explain.grayscale(primaries)
+    assert gray[0, 0, :, 0].tolist() == [76, 150, 29, 255]
+
+
 def test_a_colour_only_model_scores_the_same_on_shuffled_posters():
     images = np.random.default_rng(2).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
     labels = np.zeros((40, N_GENRES), dtype=np.int8)
@@ -63,6 +91,20 @@ def test_a_colour_only_model_scores_the_same_on_shuffled_posters():
     scores = {row["posters"]: row["micro-F1"] for row in rows}
     assert list(scores) == list(explain.ABLATIONS)
     assert scores["shuffled"] == scores["original"]
+
+
+def test_ablation_margins_over_a_reference_are_paired_differences_of_the_scores():
+    images = np.random.default_rng(4).integers(0, 256, (80, 16, 16, 3), dtype=np.uint8)
+    labels = np.zeros((80, N_GENRES), dtype=np.int8)
+    labels[(images[..., 0] > 128).mean(axis=(1, 2)) > 0.5, DRAMA] = 1
+    labels[:, HORROR] = np.arange(80) % 2  # a genre the poster tells nothing about
+    constant = np.full((80, N_GENRES), 0.3)
+    rows = explain.ablation_scores(colour_only, images, labels, {"kind": "global", "threshold": 0.5},
+                                   ("prior", constant, {"kind": "global", "threshold": 0.2}))
+    by_kind = {row["posters"]: row for row in rows}
+    assert by_kind["shuffled"]["macro-AP margin"] == by_kind["original"]["macro-AP margin"] > 0
+    for row in rows:
+        assert row["micro-F1 margin low"] <= row["micro-F1 margin"] <= row["micro-F1 margin high"]
 
 
 def keyed_on_ghost(texts):

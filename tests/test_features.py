@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import training_words
 from filmgenre import config, dataset, features, inputs, registry
 
 
@@ -36,29 +37,37 @@ def test_predicting_shortest_first_gives_each_film_its_own_probabilities(trained
     assert features.predict_by_length(model, [], batch_size=16).shape == (0, len(config.GENRES))
 
 
-def test_length_buckets_group_similar_overviews(trainable):
-    films = features.load_split("train")
-    batches = features.overview_dataset(films.overviews, films.labels, batch_size=8, training=True)
-    seen, spreads = 0, []
-    for texts, labels in batches:
-        lengths = [len(t.split()) for t in texts.numpy()]
-        spreads.append(max(lengths) - min(lengths))
-        seen += len(lengths)
-    assert seen == len(films.ids)  # every film once per epoch
-    shuffled_spread = np.ptp([len(t.split()) for t in films.overviews[:8]])
-    assert np.median(spreads) < max(shuffled_spread, 1) + 1
+def test_length_buckets_are_the_stated_word_count_ranges():
+    """One overview of each length from 1 to 60 words, in batches larger than any bucket: each
+    batch is one bucket of word counts [lower, upper) between the bounds 12, 16, 20, 24, 28, 32,
+    40 and 48 (an overview of 12 words is in [12, 16)), and every film comes once."""
+    overviews = np.array([" ".join(["word"] * n) for n in range(1, 61)])
+    labels = np.zeros((60, len(config.GENRES)), np.float32)
+    batches = features.overview_dataset(overviews, labels, batch_size=100, training=True)
+    lengths = sorted(sorted(len(text.split()) for text in texts.numpy()) for texts, _ in batches)
+    bounds = [1, 12, 16, 20, 24, 28, 32, 40, 48, 61]
+    assert lengths == [list(range(low, high)) for low, high in zip(bounds[:-1], bounds[1:])]
 
 
-def test_encoder_is_adapted_on_training_overviews_only(trainable):
-    train = features.load_split("train")
-    encoder = features.text_encoder(train.overviews, max_tokens=50)
+def test_encoder_is_adapted_on_training_overviews_only(unseen_words):
+    """Validation and test overviews here are words no training film has: none may enter the
+    vocabulary, whether built for `filmgenre vocab` or inside a text model by `train`."""
+    from filmgenre import train
+
+    overviews = features.load_split("train").overviews
+    train_words = training_words(overviews)
+    encoder = features.text_encoder(overviews, max_tokens=50)
     vocabulary = encoder.get_vocabulary()
     assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) <= 50
-    train_words = {w for text in train.overviews for w in text.lower().replace(".", " ").split()}
     assert set(vocabulary[2:]) <= train_words
+    assert set(features.train_vocabulary()[2:]) == train_words  # all of them: the tiny set has < 10,000
+    spec = registry.MODELS["lstm"]
+    train_films, _, _ = train.build_datasets(spec, None, config.BATCH_SIZE, config.SEED)
+    model = inputs.build(spec, train_films, jit_compile=False)
+    assert model.get_layer("Encoder").get_vocabulary() == features.train_vocabulary()
     # Variable length by default (per-batch padding), fixed when asked.
     assert encoder(tf.constant(["a b", "a b c d e"])).shape[1] == 5
-    fixed = features.text_encoder(train.overviews, max_tokens=50, sequence_length=64)
+    fixed = features.text_encoder(overviews, max_tokens=50, sequence_length=64)
     assert fixed(tf.constant(["a b"])).shape == (1, 64)
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 
-from filmgenre import fusion
+from conftest import copy_project, noisy_test_split
+from filmgenre import config, fusion
 
 
 def test_weight_selection_finds_the_informative_model():
@@ -45,6 +46,8 @@ def test_best_member_is_chosen_on_validation_not_test():
     metrics["models"]["minilm"] = {"kind": "model", "reads": "overview_features", "val": {"f1_micro": 0.65},
                                    "test": {"f1_micro": 0.0}}
     assert fusion.best_member(metrics, "overviews") == "minilm"
+    assert fusion.best_member({"models": {"tfidf": metrics["models"]["tfidf"]}}, "overviews") is None
+    assert fusion.best_member({}, "posters") is None  # nothing evaluated yet: no member, no error
 
 
 def test_models_that_make_all_does_not_train_are_never_members():
@@ -53,3 +56,21 @@ def test_models_that_make_all_does_not_train_are_never_members():
         "poster_cnn": {"kind": "model", "reads": "posters", "val": {"f1_micro": 0.9}},  # `make extras` only
     }}
     assert fusion.best_member(metrics, "posters") == "cnn"
+
+
+def test_the_fusion_never_reads_the_test_films(evaluated_tiny, tmp_path_factory, monkeypatch):
+    """The evaluated tiny project, and a copy whose test labels and test predictions are noise:
+    the same members, weight, score of every weight tried, rules and validation scores."""
+    entries = {}
+    for kind in ("clean", "noisy"):
+        root = copy_project(evaluated_tiny[0], tmp_path_factory, kind)
+        if kind == "noisy":
+            noisy_test_split(root)
+        monkeypatch.setattr(config, "ROOT", root)
+        entries[kind] = fusion.fuse_best(log=lambda *_: None)
+    clean, noisy = entries["clean"], entries["noisy"]
+    assert (clean["fusion"]["poster"], clean["fusion"]["text"]) == ("cnn", "lstm")
+    assert noisy["fusion"] == clean["fusion"]
+    for key in ("rule", "rule_candidates", "macro_rule", "macro_rule_candidates", "val", "val_macro_rule"):
+        assert noisy[key] == clean[key], key
+    assert noisy["test"] != clean["test"]  # the noise did reach the test scores

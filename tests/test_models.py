@@ -169,6 +169,20 @@ def test_the_makefile_reads_its_model_lists_from_the_registry():
         make_variable("MODEL_INPUTS"))
 
 
+def test_a_models_input_files_order_its_training_but_only_its_key_retrains_it():
+    """The key holds the input's content; a newer copy of the same data must not retrain every model."""
+    import subprocess
+
+    from filmgenre import config
+
+    database = subprocess.run(["make", "-pn", "--no-print-directory", "--eval", "nothing: ; @:", "nothing"],
+                              cwd=config.ROOT, capture_output=True, text=True, timeout=60).stdout
+    for name in registry.make_all_models():
+        rule = next(line for line in database.splitlines() if line.startswith(f"models/{name}.keras:"))
+        needs, _, after = rule.partition(":")[2].partition("|")
+        assert needs.split() == [] and after.split(), rule  # the pattern rule adds models/keys/NAME.json
+
+
 # The Keras versions models.LSTM was checked on (test_lstm_computes_what_keras_lstm_does_with_dropout_and_masks
 # passed with each): it runs Keras's private step loop (keras.src.backend.rnn), which a release may move.
 CHECKED_KERAS = ((3, 15), (3, 15))

@@ -1,9 +1,11 @@
-"""Every figure draws from the committed results and lands in report/figures/ as a real PNG and PDF."""
+"""Every figure draws from the committed results and is saved as a real PNG and PDF (below a
+temporary folder: the working tree's report/figures/ is the report's)."""
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from filmgenre import config, plots
+from filmgenre import config, plots, tables
 
 FIGURES = {
     "genre_counts": lambda: plots.genre_counts(),
@@ -20,11 +22,16 @@ FIGURES = {
 }
 
 
+@pytest.fixture
+def figures(tmp_path, monkeypatch):
+    """Figures go below tmp_path; everything else is read from the project's committed results."""
+    monkeypatch.setattr(config.Paths, "figures", property(lambda self: tmp_path / "figures"))
+    return tmp_path / "figures"
+
+
 @pytest.mark.parametrize("name", list(FIGURES))
-def test_figure_is_saved_as_png_and_pdf_under_its_stable_name(name):
-    png, pdf = (config.paths().figures / f"{name}.{suffix}" for suffix in ("png", "pdf"))
-    png.unlink(missing_ok=True)
-    pdf.unlink(missing_ok=True)
+def test_figure_is_saved_as_png_and_pdf_under_its_stable_name(name, figures):
+    png, pdf = (figures / f"{name}.{suffix}" for suffix in ("png", "pdf"))
     figure = FIGURES[name]()
     assert figure.axes
     with Image.open(png) as image:
@@ -39,12 +46,12 @@ IN_THE_REPORT = ["training_loss", "modality_f1", "false_positives_lstm"]
 
 
 @pytest.mark.parametrize("name", IN_THE_REPORT)
-def test_no_text_of_a_report_figure_prints_under_7_points(name):
+def test_no_text_of_a_report_figure_prints_under_7_points(name, figures):
     """A figure wider than the text column is shrunk to fit it, and its text with it."""
     from matplotlib.text import Text
 
     figure = FIGURES[name]()
-    with Image.open(config.paths().figures / f"{name}.png") as image:
+    with Image.open(figures / f"{name}.png") as image:
         printed = min(1.0, TEXT_WIDTH / (image.size[0] / 200))  # saved at 200 dpi
     sizes = [t.get_fontsize() for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
     assert sizes and min(sizes) * printed >= 7, f"{name}: smallest text {min(sizes) * printed:.1f} pt in print"
@@ -53,3 +60,22 @@ def test_no_text_of_a_report_figure_prints_under_7_points(name):
 def test_the_marks_say_which_top_genres_are_true():
     assert plots._marked("Drama 0.63, N/A 0.35, Action 0.29", {"Drama", "N/A"}) == \
         "Drama 0.63 ✓  N/A 0.35 ✓  Action 0.29 ✗"
+
+
+def test_each_training_curve_draws_the_column_its_legend_names(figures):
+    """Read back from the figure: per model and metric, the "train" line is the history's column and
+    the "validation" line its ``val_`` column, against epochs 1, 2, ...; the dotted line is the best epoch."""
+    names = ("cnn", "lstm")
+    figure = plots.training_curves(names)
+    for row, name in enumerate(names):
+        history = tables.history(name)
+        for column, metric in enumerate(("loss", "precision", "recall")):
+            axis = figure.axes[3 * row + column]
+            assert axis.get_title().startswith(f"{name}: {metric}")
+            lines = {line.get_label(): line for line in axis.get_lines()}
+            for label, key in (("train", metric), ("validation", f"val_{metric}")):
+                np.testing.assert_array_equal(lines[label].get_xdata(), history["epoch"] + 1)
+                np.testing.assert_array_equal(lines[label].get_ydata(), history[key])
+            best = [line for line in axis.get_lines() if line.get_linestyle() == ":"]
+            assert [line.get_xdata()[0] for line in best] == [tables.training(name)["best_epoch"]]
+    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()][:2] == ["train", "validation"]

@@ -103,6 +103,24 @@ def test_renders_html_and_pdf(demo):
     assert (round(float(box.width)), round(float(box.height))) == (595, 842), "papersize: a4"
 
 
+def _raster_images(resources) -> int:
+    """Raster images a PDF page's resources hold, inside form XObjects too."""
+    found = 0
+    for xobject in (resources or {}).get("/XObject", {}).values():
+        xobject = xobject.get_object()
+        found += 1 if xobject.get("/Subtype") == "/Image" else _raster_images(xobject.get("/Resources"))
+    return found
+
+
+def test_the_pdf_draws_figures_as_vectors_as_quartos_typst_does(demo):
+    assert render.figure_format({"format": {"typst": {}}}, "pdf") == "svg"
+    assert render.figure_format({"format": {"html": {}}}, "html") == "png"
+    assert render.figure_format({"format": {"typst": {"fig-format": "png"}}}, "pdf") == "png"
+    page = pypdf.PdfReader(str(demo.outputs["pdf"])).pages[0]
+    assert _raster_images(page.get("/Resources")) == 0, "no figure is a raster image"
+    assert "Demo curve" in page.extract_text()
+
+
 def _kernels_started_here() -> list[str]:
     """ipykernel processes whose parent is this process (Linux /proc)."""
     found = []

@@ -17,8 +17,25 @@ MARGIN_Y = float(qmd.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].re
 
 
 @pytest.fixture(scope="module")
-def rendered():
-    return render.render_document(REPORT, formats=("html", "pdf"))
+def documents(tmp_path_factory):
+    """A scratch project with the documents and the committed results: rendering writes its
+    figures and outputs there (the document kernels find it through FILMGENRE_ROOT), never into
+    the working tree."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("documents") / "project"
+    for folder in ("report", "analysis", "results"):
+        shutil.copytree(config.ROOT / folder, root / folder, ignore=shutil.ignore_patterns("figures", "*.ipynb"))
+    shutil.copy(config.ROOT / "_quarto.yml", root / "_quarto.yml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "ROOT", root)
+        patch.setenv("FILMGENRE_ROOT", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def rendered(documents):
+    return render.render_document(documents / "report" / "report.qmd", formats=("html", "pdf"))
 
 
 def test_every_cell_ran_without_error(rendered):
@@ -41,8 +58,7 @@ def test_the_title_block_names_no_placeholder_author(rendered):
 def test_every_reference_points_at_a_label_and_every_citation_at_the_bibliography():
     check = qmd.check_references(REPORT)
     assert check.references and not check.undefined
-    assert {"fig-curves", "fig-false-positives", "fig-modality", "tbl-results", "tbl-ablation",
-            "tbl-words"} <= set(check.labels)
+    assert {"fig-curves", "fig-false-positives", "fig-modality", "tbl-results", "tbl-ablation"} <= set(check.labels)
     assert len(check.citations) >= 10 and not check.missing
 
 
@@ -106,13 +122,26 @@ def test_prose_numbers_agree_with_the_tables_they_describe(rendered):
     published = re.search(r"our fusion's (\d\.\d{3}) micro-F1 and (\d\.\d{3}) macro-F1", text)
     assert published and (_number(published[1]), _number(published[2])) == (
         cell("fusion", "micro-F1"), cell("fusion", "macro-F1"))
-    # the ablation: the CNN's margins over the prior, as Table 2 shows them
-    ablation = tables.ablation_margins()
-    shown = re.search(r"on grayscale \(([+-]\d\.\d{3})\) or on pixel-shuffled posters \(([+-]\d\.\d{3})\)", text)
-    assert shown and (_number(shown[1]), _number(shown[2])) == tuple(
-        round(ablation.loc["cnn", kind], 3) for kind in ("grayscale", "shuffled"))
-    # the seed spreads quoted for the fusion's members, and the gap of their seed means, are Table 1's
+    # the ablation: the CNN's margins over the prior and their intervals, as Table 2 shows them
+    ablation = tables.ablation_with_intervals()
+    cnn = ablation[ablation["model"] == "cnn"].iloc[0]  # the micro-F1 group comes first
+    shown = re.search(r"the CNN's micro-F1 margin is ([+-]\d\.\d{3} \[[^]]*\]) on grayscale and "
+                      r"([+-]\d\.\d{3} \[[^]]*\]) on shuffled posters", text)
+    assert shown and [shown[1], shown[2]] == [
+        cnn[kind].replace("\u00a0", " ").replace("\u2212", "-") for kind in ("grayscale", "shuffled")]
+    # the macro rule: the macro-F1 lead it narrows starts from Table 1's cells
     poster_member = tables.metrics()["models"]["fusion"]["fusion"]["poster"]
+    narrows = re.search(r"lead over \S+ narrows from ([+-]\d\.\d{3})", text)
+    assert narrows and abs(_number(narrows[1]) - (cell(text_member, "macro-F1") - cell(poster_member, "macro-F1"))) <= 0.0015
+    # genre names: the abstract quotes the masked lead the Results derive, and the share bound follows from both leads
+    leads = re.search(r"goes from ([+-]\d\.\d{3}) \[[^]]*\] to ([+-]\d\.\d{3}) \[[^]]*\] micro-F1", text)
+    abstract = re.search(r"and by ([+-]\d\.\d{3}) \[[^]]*\] with genre names masked", text)
+    assert leads and abstract and abstract[1] == leads[2]
+    for found, overviews in zip(leads.groups(), ("original", "masked")):
+        assert _number(found) == round(tables.leakage_change(text_member, poster_member, overviews=overviews)["difference"], 3)
+    bound = re.search(r"at most (\d+)% of the text's lead", text)
+    assert bound and abs(int(bound[1]) - 100 * (1 - _number(leads[2]) / _number(leads[1]))) <= 1
+    # the seed spreads quoted for the fusion's members, and the gap of their seed means, are Table 1's
 
     def seeds(model):  # (mean, sd) of the table's seed column
         return [_number(v.strip("\u00a0 ")) for v in results.loc[model, "micro-F1, seeds"].split("\u00b1")]
@@ -130,8 +159,8 @@ def test_the_report_uses_one_minus_sign_and_one_percent_style(rendered):
 
 
 @pytest.fixture(scope="module")
-def analysis():
-    document = config.ROOT / "analysis" / "analysis.qmd"
+def analysis(documents):
+    document = documents / "analysis" / "analysis.qmd"
     assert not qmd.check_references(document).undefined
     return render.render_document(document).outputs["html"]
 
@@ -205,7 +234,7 @@ def test_every_table_of_the_analysis_fits_its_column_at_1400_and_800_px(analysis
     assert _tables_too_wide(control, 800, tmp_path), "the check finds a table wider than the column"
 
 
-def test_the_reports_code_runs_without_loading_tensorflow():
+def test_the_reports_code_runs_without_loading_tensorflow(documents):
     """The documents read results/ only, so rendering them never pays TensorFlow's start-up
     (several CPU seconds per document kernel): every code cell of the report, and the modules
     the analysis's tables and figures import, run in a fresh interpreter without it."""
@@ -214,14 +243,14 @@ def test_the_reports_code_runs_without_loading_tensorflow():
         "matplotlib.use('Agg')\n"
         "from filmgenre import explain, seeds, fusion, uncertainty\n"
         "from filmgenre.preview import qmd\n"
-        f"document = qmd.parse_qmd({str(REPORT)!r})\n"
+        f"document = qmd.parse_qmd({str(documents / 'report' / 'report.qmd')!r})\n"
         "namespace = {}\n"
         "for cell in document.cells:\n"
         "    if cell.kind == 'code':\n"
         "        exec(cell.code, namespace)\n"
         "print(sorted(module for module in ('tensorflow', 'keras') if module in sys.modules))\n"
     )
-    finished = subprocess.run([sys.executable, "-c", script], cwd=REPORT.parent, capture_output=True, text=True,
+    finished = subprocess.run([sys.executable, "-c", script], cwd=documents / "report", capture_output=True, text=True,
                               timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert finished.stdout.strip().splitlines()[-1] == "[]"

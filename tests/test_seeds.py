@@ -1,8 +1,10 @@
 import json
+import shutil
 
 import pytest
 
-from filmgenre import FilmgenreError, seeds
+from conftest import copy_project, noisy_test_split
+from filmgenre import FilmgenreError, config, predictions, seeds
 
 
 def _entry(kind, reads, val):
@@ -79,3 +81,27 @@ def test_the_ensemble_scores_the_mean_of_the_runs_probabilities(project, monkeyp
 def test_unknown_models_are_refused(project):
     with pytest.raises(FilmgenreError, match="unknown model"):
         seeds.run(["nope"])
+
+
+def test_a_seed_runs_rules_and_validation_scores_never_read_the_test_films(trained_tiny, tmp_path_factory,
+                                                                           monkeypatch):
+    """A seed run scored on the tiny project, then with noise for every test film: the same rules
+    and validation scores go into the summaries."""
+    root = copy_project(trained_tiny, tmp_path_factory, "seeds_noisy")
+    monkeypatch.setattr(config, "ROOT", root)
+    folder = seeds.run_folder("cnn", 5)
+    (folder / "models").mkdir(parents=True)
+    shutil.copy(root / "models" / "cnn.keras", folder / "models" / "cnn.keras")
+    shutil.copytree(root / "results" / "cnn", folder / "results" / "cnn")
+    records = []
+    for noisy in (False, True):
+        if noisy:
+            noisy_test_split(root)
+        films = {split: predictions.evaluation_films(split) for split in predictions.SPLITS}
+        records.append(seeds.score_run("cnn", 5, films))
+    clean, noisy = records
+    for section in ("val", "val_macro_rule"):
+        assert noisy[section] == clean[section], section
+    for section in ("test", "test_macro_rule"):
+        assert noisy[section]["rule"] == clean[section]["rule"]
+    assert noisy["test"] != clean["test"]

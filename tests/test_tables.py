@@ -1,7 +1,9 @@
 """The report's tables read the committed results and agree with metrics.json."""
 
 import json
+import re
 
+import pandas as pd
 import pytest
 
 from filmgenre import config, tables
@@ -56,9 +58,39 @@ def test_the_false_positive_table_counts_films_given_a_genre_they_do_not_have():
 def test_ablation_margins_are_the_scores_minus_the_priors():
     margins = tables.ablation_margins()
     scores = tables.ablation()
-    prior = METRICS["models"]["prior"]["test"]["f1_micro"]
-    assert margins.loc["cnn", "shuffled"] == pytest.approx(scores.loc["cnn", "shuffled"] - prior)
+    prior = METRICS["models"]["prior"]["test"]
+    assert margins.loc["cnn", "shuffled"] == pytest.approx(scores.loc["cnn", "shuffled"] - prior["f1_micro"], abs=2e-5)
     assert list(margins.columns) == ["original", "grayscale", "shuffled"]
+    ap = tables.ablation_margins("macro-AP")
+    assert ap.loc["cnn", "original"] == pytest.approx(
+        tables.ablation("macro-AP").loc["cnn", "original"] - prior["average_precision_macro_fixed"], abs=2e-5)
+
+
+def test_the_ablation_table_gives_each_margin_inside_its_interval_in_one_group_per_score():
+    table = tables.ablation_with_intervals()
+    raw = tables.explain("ablation")
+    models = list(dict.fromkeys(raw["model"]))
+    assert [label for label in table.index if label] == ["micro-F1", "macro-AP"]
+    assert table["model"].tolist() == models * 2 and list(table.columns[1:]) == list(dict.fromkeys(raw["posters"]))
+    for cell in table.iloc[:, 1:].to_numpy().ravel():
+        middle, low, high = (float(v.replace("\u2212", "-")) for v in re.findall(r"[+\u2212]\d\.\d{3}", cell))
+        assert low <= middle <= high
+    shuffled_ap = table.iloc[len(models):].set_index("model").at["cnn", "shuffled"]
+    found = raw.set_index(["model", "posters"]).loc[("cnn", "shuffled")]
+    assert shuffled_ap.startswith(tables.number(found["macro-AP margin"], sign=True))
+
+
+def test_word_lists_rank_only_words_above_the_floor_and_show_the_top_ones():
+    lists = tables.word_lists(["lstm"], top=3)
+    floor = tables.explain_summary()["word_min_count"]
+    for cell in lists["lstm: words that raise it (films)"]:
+        counts = [int(n) for n in re.findall(r"\((\d+)\)", cell)]
+        assert 0 < len(counts) <= 3 and min(counts) >= floor
+
+
+def test_self_named_genres_are_found_through_words_made_from_the_name():
+    lists = pd.DataFrame({"words": ["romantic (12), love (40)", "ghost (11)"]}, index=["Romance", "Horror"])
+    assert tables.self_named(lists) == ["Romance"]
 
 
 def test_per_genre_tables_keep_na_as_a_genre_and_skip_empty_genres():
@@ -146,6 +178,23 @@ def test_goals_check_micro_under_the_micro_rule_and_macro_under_the_macro_rule()
         assert row["micro reached"] == (entry["test"]["f1_micro"] >= row["goal micro"])
         assert row["macro reached"] == (entry["test_macro_rule"]["f1_macro"] >= row["goal macro"])
         assert f"{reads} ({row['model']})" in verdict and f"micro-F1 {row['micro-F1']:.3f}" in verdict
+
+
+def test_the_best_model_of_each_kind_for_the_goals_is_chosen_on_validation(tmp_path, monkeypatch):
+    """The committed metrics with test scores that rank each kind's models in the reverse order of
+    their validation scores: the goals table names the same models (and reads their test scores)."""
+    chosen = tables.goals()["model"]
+    metrics = json.loads(json.dumps(METRICS))
+    for entry in metrics["models"].values():
+        entry["test"]["f1_micro"] = 1 - entry["val"]["f1_micro"]
+        entry["test_macro_rule"]["f1_macro"] = 1 - entry["val_macro_rule"]["f1_macro"]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "metrics.json").write_text(json.dumps(metrics))
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    goals = tables.goals()
+    assert goals["model"].tolist() == chosen.tolist()
+    assert len(goals) == 3 and chosen["posters"] == "effnet_head"  # cnn and effnet_head were both candidates
+    assert goals.loc["posters", "micro-F1"] == 1 - METRICS["models"]["effnet_head"]["val"]["f1_micro"]
 
 
 def test_training_commits_are_the_runs_own_code_versions_shortened():

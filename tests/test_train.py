@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import noisy_test_split
 from filmgenre import artifacts, config, models, registry, train
 
 
@@ -37,18 +38,27 @@ def test_training_writes_its_artifacts(trainable):
     assert not (trainable / "results" / "cnn").exists()  # a smoke run never touches the full run's results
 
 
-def test_same_seed_gives_identical_histories_and_the_lstm_file_carries_its_vocabulary(trainable, trained_tiny):
+def test_same_seed_and_noise_for_test_films_give_identical_histories_and_vocabulary(trainable, trained_tiny):
     import numpy as np
     import tensorflow as tf
 
-    # The same films, seed and epochs as the session's trained_tiny project, in another project:
-    # the LSTM (dropout in its recurrent loop, shuffled batches) must retrain to the same history.
-    train.train("lstm", epochs=1, verbose=0)
+    from filmgenre import features
+
+    # The same films, seed and epochs as the session's trained_tiny project, in another project
+    # whose test films are noise (labels, overviews, posters): the LSTM (dropout in its recurrent
+    # loop, shuffled batches) must retrain to the same history, early stopping's val_loss included,
+    # since training never reads the test split.
+    noisy_test_split(trainable)
+    summary = train.train("lstm", epochs=1, verbose=0)
     pd.testing.assert_frame_equal(pd.read_csv(trainable / "results" / "lstm" / "history.csv"),
                                   pd.read_csv(trained_tiny / "results" / "lstm" / "history.csv"))
+    committed = json.loads((trained_tiny / "results" / "lstm" / "train.json").read_text())
+    assert (summary["best_epoch"], summary["best_val_loss"]) == (committed["best_epoch"], committed["best_val_loss"])
 
-    # the saved model takes raw strings: its encoder and vocabulary are inside
+    # the saved model takes raw strings: its encoder and vocabulary (the training words') are inside
     model = artifacts.load_model("lstm", trainable / "models" / "lstm.keras")
+    assert model.get_layer("Encoder").get_vocabulary() == features.text_encoder(
+        features.load_split("train").overviews).get_vocabulary()
     probabilities = model.predict(tf.constant(["a funny silly laugh", "ghost blood"]), verbose=0)
     assert probabilities.shape == (2, 25) and np.all((probabilities >= 0) & (probabilities <= 1))
 

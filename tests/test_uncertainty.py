@@ -1,8 +1,11 @@
+import json
+import time
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score
 
-from filmgenre import rules, scores, uncertainty
+from filmgenre import config, rules, scores, uncertainty
 
 
 def _toy(films=300, genres=6, seed=0):
@@ -15,7 +18,8 @@ def _toy(films=300, genres=6, seed=0):
 
 def test_resample_counts_draw_every_film_count_times_and_are_seeded():
     counts = uncertainty.resample_counts(50, resamples=20, seed=3)
-    assert counts.shape == (20, 50) and (counts.sum(axis=1) == 50).all()
+    assert counts.shape == (20, 50) and counts.dtype == np.int32 and (counts.sum(axis=1) == 50).all()
+    assert (counts.sum(axis=0) > 0).all()  # every film, the first and the last too, can be drawn
     np.testing.assert_array_equal(counts, uncertainty.resample_counts(50, resamples=20, seed=3))
     assert not np.array_equal(counts, uncertainty.resample_counts(50, resamples=20, seed=4))
 
@@ -33,13 +37,23 @@ def test_scores_at_the_identity_resample_are_sklearns():
         average_precision_score(labels[:, present], probabilities[:, present], average="macro"), abs=1e-12)
     metrics = scores.compute_metrics(labels, predicted, probabilities, genres=list("abcdef"))
     assert f1["f1_macro"][0] == pytest.approx(metrics["f1_macro"], abs=1e-12)
+    one = uncertainty.f1_scores(labels[:, :1], predicted[:, :1], identity)  # one genre: macro = micro
+    assert one["f1_macro"][0] == one["f1_micro"][0] == pytest.approx(f1_score(labels[:, 0], predicted[:, 0]))
+    assert uncertainty.macro_average_precision(labels[:, :1], probabilities[:, :1], identity)[0] == pytest.approx(
+        average_precision_score(labels[:, 0], probabilities[:, 0]), abs=1e-12)
 
 
 def test_a_resample_is_the_same_as_sklearn_with_film_weights():
     """A film drawn twice counts twice: the same as sklearn with that film's weight 2."""
     labels, probabilities = _toy(films=120, seed=1)
+    labels[:, 5] = 0
+    labels[7, 5] = 1  # a genre of one film, absent from some resamples, present once in others
+    probabilities[:, 5] = np.linspace(0.9, 0.1, 120)
+    labels[np.argmin(probabilities[:, 4]), 4] = 1  # the least probable film is a positive (last tie group)
     predicted = rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.4})
-    counts = uncertainty.resample_counts(len(labels), resamples=3, seed=0)
+    predicted[:, 3] = 0  # a genre never predicted: its F1 is 0, still in the macro average
+    counts = uncertainty.resample_counts(len(labels), resamples=8, seed=0)
+    assert (counts[:, 7] == 0).any() and (counts[:, 7] == 1).any()
     f1 = uncertainty.f1_scores(labels, predicted, counts)
     average_precision = uncertainty.macro_average_precision(labels, probabilities, counts)
     fixed = labels.sum(axis=0) > 0  # the genres macro-F1 averages, in every resample
@@ -74,8 +88,8 @@ def test_identical_models_differ_by_exactly_zero_and_different_ones_measurably()
     same = uncertainty.difference(resampled["a"]["test"]["f1_micro"], resampled["b"]["test"]["f1_micro"], 0.0)
     assert same == {"difference": 0.0, "interval": [0.0, 0.0], "measurable": False}
     better = uncertainty.difference(resampled["a"]["test"]["f1_macro_fixed"],
-                                    resampled["noise"]["test"]["f1_macro_fixed"], 0.3)
-    assert better["measurable"] and better["interval"][0] > 0
+                                    resampled["noise"]["test"]["f1_macro_fixed"], 0.31234567)
+    assert better["measurable"] and better["interval"][0] > 0 and better["difference"] == 0.312346
 
 
 def test_the_interval_covers_the_estimate_and_narrows_with_more_films():
@@ -105,8 +119,49 @@ def test_claims_cover_the_reports_comparisons_for_whatever_models_exist():
         ("new_encoder_head", "lstm"), ("effnet_head", "cnn"), ("gmu", "fusion"), ("fusion", "effnet_head"),
         ("fusion", "glove_lstm"), ("glove_lstm", "effnet_head")]
     assert uncertainty.modality_pairs(entries) == [("lstm", "cnn"), ("glove_lstm", "effnet_head")]
+    without_cnn = {name: entry for name, entry in entries.items() if name != "cnn"}
+    assert uncertainty.modality_pairs(without_cnn) == [("glove_lstm", "effnet_head")]
     del entries["poster_histogram"]
     assert ("cnn", "poster_histogram") not in uncertainty.claims(entries)
+
+
+def test_a_bootstrap_interval_of_a_known_distribution_has_the_stated_level():
+    """One genre, every film positive, the model right on half of 1,000 films: a resample drawing
+    R right films has micro-F1 2R / (n + R), R ~ Binomial(1000, 0.5). So the 95 % interval is the
+    F1 at R's 2.5th and 97.5th percentiles (469 and 531): [0.6385, 0.6937]; a 90 % one would be
+    [0.6431, 0.6894]."""
+    from scipy.stats import binom
+
+    n = 1000
+    labels = np.ones((n, 1), dtype=np.int8)
+    predicted = (np.arange(n) % 2).astype(np.int8)[:, None]
+    model = {"probabilities": predicted.astype(float), "predicted": {"test": predicted}}
+    started = time.perf_counter()
+    resampled, about = uncertainty.bootstrap(labels, {"m": model}, resamples=4000, seed=3)
+    took = time.perf_counter() - started
+    values = resampled["m"]["test"]["f1_micro"]
+    np.testing.assert_array_equal(resampled["m"]["test"]["f1_macro_fixed"], values)  # one genre: macro = micro
+    again, _ = uncertainty.bootstrap(labels, {"m": model}, resamples=4000, seed=3)
+    np.testing.assert_array_equal(again["m"]["test"]["f1_micro"], values)  # seeded
+    assert set(about) == {"resamples", "seed", "level", "films", "unit", "seconds"}
+    assert {key: about[key] for key in ("resamples", "seed", "films", "unit")} == {
+        "resamples": 4000, "seed": 3, "films": n, "unit": "test films, each with all its genres"}
+    assert 0 < about["seconds"] <= took + 0.01 and about["seconds"] == round(about["seconds"], 2)
+    low, high = uncertainty.interval(values)
+    assert [low, high] == pytest.approx([2 * r / (n + r) for r in binom.ppf([0.025, 0.975], n, 0.5)], abs=0.0015)
+    assert np.mean((values >= low) & (values <= high)) == pytest.approx(0.95, abs=0.005)
+    assert about["level"] == 0.95
+    assert uncertainty.interval(np.linspace(0, 1, 100_001)) == [0.025, 0.975]
+
+
+def test_every_committed_interval_holds_its_point_estimate():
+    metrics = json.loads((config.ROOT / "results" / "metrics.json").read_text())
+    assert metrics["bootstrap"]["level"] == 0.95  # what the report and the README call them
+    for name, entry in metrics["models"].items():
+        for section in uncertainty.SECTIONS:
+            for metric in uncertainty.METRICS:
+                low, high = entry["intervals"][section][metric]
+                assert low <= entry[section][metric] <= high, (name, section, metric)
 
 
 def test_macro_scores_average_a_fixed_genre_set_even_where_a_resample_misses_a_genre():
@@ -131,6 +186,11 @@ def test_the_top1_test_is_mcnemars_exact_test_on_the_discordant_films():
     assert found["mcnemar_p"] == pytest.approx(binomtest(12, 42, 0.5).pvalue, abs=1e-6) and found["mcnemar_p"] < 0.01
     assert found["share_right_difference"]["difference"] == pytest.approx(0.18)
     assert found["share_right_difference"]["measurable"]
+    low, high = found["share_right_difference"]["interval"]
+    assert 0.05 < low < 0.18 < high < 0.31  # shares of films: the difference of two proportions
+    as_numbers = uncertainty.top1_test(right_a.astype(float), right_b.astype(float),
+                                       uncertainty.resample_counts(100, resamples=400))
+    assert as_numbers == found  # 0/1 numbers are read as right / wrong
     same = uncertainty.top1_test(right_a, right_a, uncertainty.resample_counts(100, resamples=50))
     assert same["mcnemar_p"] == 1.0 and not same["share_right_difference"]["measurable"]
 
@@ -159,3 +219,60 @@ def test_a_rule_chosen_on_the_same_films_leaves_nothing_on_the_table():
     score = rules.micro_f1(labels, rules.apply_rule(probabilities, rule))
     assert uncertainty.rule_transfer(labels, probabilities, score)["gap"] == pytest.approx(0.0, abs=1e-6)
     assert uncertainty.rule_transfer(labels, probabilities, score - 0.05)["gap"] == pytest.approx(0.05, abs=1e-6)
+
+
+def _model_and_genres():
+    labels, probabilities = _toy()
+    model = {"probabilities": probabilities,
+             "predicted": {"test": rules.apply_rule(probabilities, {"kind": "global", "threshold": 0.5}),
+                           "test_macro_rule": rules.apply_rule(probabilities, {"kind": "top_k", "k": 2})}}
+    return labels, model, uncertainty.scored_genres(labels, min_films=20)  # the rare and the empty genre left out
+
+
+def test_point_estimates_are_sklearns_scores_on_the_fixed_genres():
+    labels, model, genres = _model_and_genres()
+    assert genres.tolist() == [0, 1, 2, 4]
+    found = uncertainty.point_estimates(labels, model, genres)
+    probabilities = model["probabilities"]
+    assert list(found) == ["test", "test_macro_rule"]
+    for section, predicted in model["predicted"].items():
+        scores = found[section]
+        assert scores["f1_micro"] == pytest.approx(f1_score(labels, predicted, average="micro"), abs=1e-12)
+        per_genre = f1_score(labels[:, genres], predicted[:, genres], average=None, zero_division=0)
+        np.testing.assert_allclose(scores["f1_per_genre"], per_genre, atol=1e-12)
+        assert scores["f1_macro_fixed"] == pytest.approx(per_genre.mean(), abs=1e-12)
+        precision = [average_precision_score(labels[:, g], probabilities[:, g]) for g in genres]
+        np.testing.assert_allclose(scores["average_precision_per_genre"], precision, atol=1e-12)
+        assert scores["average_precision_macro_fixed"] == pytest.approx(np.mean(precision), abs=1e-12)
+
+
+def test_the_bootstrap_scores_the_genres_it_is_given_on_its_seeded_resamples():
+    labels, model, genres = _model_and_genres()
+    resampled, about = uncertainty.bootstrap(labels, {"m": model}, resamples=40, seed=5, genres=genres)
+    counts = uncertainty.resample_counts(len(labels), resamples=40, seed=5)
+    assert about["seed"] == 5 and about["resamples"] == 40 and about["films"] == len(labels)
+    assert isinstance(about["seconds"], float)
+    precision = uncertainty.average_precisions(labels, model["probabilities"], counts, genres)
+    assert precision.shape == (40, len(genres))
+    np.testing.assert_allclose(uncertainty.macro_average_precision(labels, model["probabilities"], counts, genres),
+                               np.nanmean(precision, axis=1), atol=1e-12)
+    for section, predicted in model["predicted"].items():
+        found, f1 = resampled["m"][section], uncertainty.f1_scores(labels, predicted, counts, genres)
+        np.testing.assert_array_equal(found["f1_per_genre"], f1["f1_per_genre"])
+        np.testing.assert_array_equal(found["f1_macro_fixed"], f1["f1_macro"])
+        np.testing.assert_array_equal(found["average_precision_per_genre"], precision)
+        np.testing.assert_array_equal(found["average_precision_macro_fixed"], np.nanmean(precision, axis=1))
+
+
+def test_a_difference_has_the_level_it_is_asked_for():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(500), rng.random(500)
+    assert uncertainty.difference(a, b, 0.0, level=0.5)["interval"] == uncertainty.interval(a - b, level=0.5)
+    assert uncertainty.difference(a, b, 0.0)["interval"] == uncertainty.interval(a - b, level=0.95)
+
+
+def test_a_genre_without_positive_films_has_no_average_precision_and_the_next_one_still_has():
+    labels, probabilities = _toy()
+    found = uncertainty.average_precisions(labels, probabilities, uncertainty.identity(len(labels)), genres=[5, 0])
+    assert np.isnan(found[0, 0])  # genre 5 has no positive film
+    assert found[0, 1] == pytest.approx(average_precision_score(labels[:, 0], probabilities[:, 0]), abs=1e-12)

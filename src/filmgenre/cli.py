@@ -184,7 +184,7 @@ def _bench(args) -> None:
 def _explain(args) -> None:
     from filmgenre import explain
 
-    explain.run(posters=args.posters, texts=args.texts, occlusion_films=args.occlusion_films,
+    explain.run(posters=args.posters, texts=args.texts, occlusion_films=args.occlusion_films, name_leakage=not args.no_leakage,
                 word_films=args.word_films)
 
 
@@ -425,12 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_bench)
 
     explain = commands.add_parser(
-        "explain", help="evidence of what the models use: occlusion, poster ablations, word attribution, calibration",
+        "explain", help="evidence of what the models use: occlusion, poster ablations, word attribution, calibration, "
+        "genre names in the overviews",
         description="On the test films: occlusion sensitivity and test scores on grayscale and pixel-shuffled "
-        "posters for every poster model; leave-one-word-out attribution for every text model beside the "
-        "TF-IDF baseline's top coefficients; calibration bins of every evaluated model. Writes small tables "
+        "posters for every poster model (margins over the constant prior with paired bootstrap intervals); "
+        "leave-one-word-out attribution for every text model beside the TF-IDF baseline's top coefficients; "
+        "calibration bins of every evaluated model; how often overviews name their own genre, and the best text "
+        "model and TF-IDF re-scored with genre names masked (leakage.json). Writes small tables "
         "to results/explain/ (read by the report) and the per-poster maps to "
-        "results/explain/occlusion_examples.npz (git-ignored). About 2 CPU-minutes for the spec models and the "
+        "results/explain/occlusion_examples.npz (git-ignored). About 4 CPU-minutes for the spec models and the "
         "baselines.",
     )
     explain.add_argument("--posters", action="append", metavar="MODEL",
@@ -441,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "and tfidf_logreg)")
     explain.add_argument("--occlusion-films", type=int, default=200, metavar="N",
                          help="test posters averaged into each model's mean occlusion map (default: %(default)s)")
+    explain.add_argument("--no-leakage", action="store_true",
+                         help="keep results/explain/leakage.json as it is (explaining one more model need not "
+                         "re-score the text models on masked overviews, about 2 CPU-minutes)")
     explain.add_argument("--word-films", type=int, metavar="N",
                          help="only the first N test overviews for the word attribution (default: all)")
     explain.set_defaults(run=_explain)

@@ -6,12 +6,15 @@
 - **Poster ablations**: the test score under the rule chosen on validation when posters are
   reduced to **grayscale** (ITU-R BT.601 luma in all three channels: no hue left) or
   **pixel-shuffled** (every poster's pixels permuted at random within it: its colour
-  histogram survives exactly, its layout, shapes and text do not).
+  histogram survives exactly, its layout, shapes and text do not), with micro-F1 and the
+  threshold-free macro-AP over the constant prior's and paired bootstrap intervals.
 - **Leave-one-word-out** (overviews): drop each word of an overview in turn; the fall in a
   genre's probability is that word's contribution, averaged per word over the test films.
   Beside it, the TF-IDF baseline's largest logistic-regression coefficients.
 - **Calibration**: predicted probability against the observed frequency of the genre, per
   bin, pooled over every test (film, genre) pair.
+- **Genre-name leakage** (``leakage``): how often an overview names its own genre, and the text
+  models re-scored with genre names masked (``results/explain/leakage.json``).
 
 Everything works over plain callables, so any model can be explained:
 ``predict_images(uint8 N x H x W x 3) -> N x 25 probabilities`` and
@@ -30,9 +33,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from filmgenre import FilmgenreError, artifacts, baselines, config, files, inputs, predictions, registry
+from filmgenre import FilmgenreError, artifacts, baselines, config, files, inputs, leakage, predictions, registry
+from filmgenre import uncertainty
 from filmgenre.rules import apply_rule
-from filmgenre.scores import compute_metrics
 from filmgenre.dataset import Films
 
 PredictImages = Callable[[np.ndarray], np.ndarray]
@@ -44,7 +47,7 @@ REGIONS = 8  # the committed mean maps: REGIONS x REGIONS cells of the poster
 ABLATIONS = ("original", "grayscale", "shuffled")
 EXAMPLE_GENRES = ("Drama", "Comedy", "Horror", "Action")  # the per-poster example maps
 EXAMPLES_PER_GENRE = 3
-WORD_MIN_COUNT = 5  # a word must occur in this many test overviews to be ranked
+WORD_MIN_COUNT = 10  # a word must occur in this many test overviews to be ranked (fewer: anecdotes)
 TOP_WORDS = 8
 CALIBRATION_BINS = 10
 BATCH = 256
@@ -125,13 +128,36 @@ def ablate(images: np.ndarray, kind: str) -> np.ndarray:
     return {"original": lambda x: x, "grayscale": grayscale, "shuffled": shuffled}[kind](images)
 
 
-def ablation_scores(predict_images: PredictImages, images: np.ndarray, labels: np.ndarray, rule: dict) -> list[dict]:
-    """Micro- and macro-F1 on each ablation of the posters, under one fixed decision rule."""
-    rows = []
+def ablation_scores(predict_images: PredictImages, images: np.ndarray, labels: np.ndarray, rule: dict,
+                    reference: tuple[str, np.ndarray, dict] | None = None) -> list[dict]:
+    """Test scores on each ablation of the posters under one fixed decision rule: micro-F1, and
+    macro-F1 and macro-AP over the genres with at least ``uncertainty.MIN_TEST_FILMS`` films.
+
+    With ``reference`` (the name, test probabilities and rule of a model that reads no poster,
+    such as the constant prior), also each score's margin over it, micro-F1 and the
+    threshold-free macro-AP (which a probability scale shifted by the ablation cannot move
+    through a threshold), with paired 95% bootstrap intervals.
+    """
+    labels = np.asarray(labels)
+    sets = {}
     for kind in ABLATIONS:
         probabilities = np.asarray(predict_images(ablate(images, kind)), dtype=np.float64)
-        scores = compute_metrics(labels, apply_rule(probabilities, rule), probabilities)
-        rows.append({"posters": kind, "micro-F1": scores["f1_micro"], "macro-F1": scores["f1_macro"]})
+        sets[kind] = {"probabilities": probabilities, "predicted": apply_rule(probabilities, rule)}
+    if reference is not None:
+        sets[reference[0]] = {"probabilities": reference[1], "predicted": apply_rule(reference[1], reference[2])}
+    pairs = [(kind, reference[0]) for kind in ABLATIONS] if reference is not None else []
+    scores, differences = uncertainty.paired_scores(
+        labels, sets, pairs, uncertainty.scored_genres(labels, uncertainty.MIN_TEST_FILMS))
+    rows = []
+    for kind in ABLATIONS:
+        row = {"posters": kind, "micro-F1": scores[kind]["f1_micro"], "macro-F1": scores[kind]["f1_macro_fixed"],
+               "macro-AP": scores[kind]["average_precision_macro_fixed"]}
+        for metric, label in (("f1_micro", "micro-F1"), ("average_precision_macro_fixed", "macro-AP")):
+            if reference is not None:
+                found = differences[f"{kind}_vs_{reference[0]}"][metric]
+                row |= {f"{label} margin": found["difference"], f"{label} margin low": found["interval"][0],
+                        f"{label} margin high": found["interval"][1]}
+        rows.append(row)
     return rows
 
 
@@ -275,16 +301,38 @@ def _examples(films: Films, per_genre: int, seed: int = config.SEED) -> tuple[np
     return np.array(rows, dtype=int), np.array(genres, dtype=int)
 
 
+def ablation_posters(name: str, films: Films, log=print) -> np.ndarray:
+    """The test posters the ablations alter, as the model's own pipeline reads them: its poster
+    cache, or for a head on the poster encoder the original files at the encoder's 224 px
+    (``efficientnet.read_poster``, as its features were encoded), not the coarser 96-px cache
+    its occlusion maps use (occluding 224-px posters would cost five times the memory)."""
+    spec = registry.MODELS.get(name)
+    if spec is None or not inputs.is_vectors(spec):
+        return films.posters
+    from filmgenre import dataset
+    from filmgenre.encoders import efficientnet
+
+    started, cpu = time.perf_counter(), time.process_time()
+    folder = dataset.raw_images(extract=True)
+    posters = np.stack([efficientnet.read_poster(folder / f"{film_id}.jpg") for film_id in films.ids])
+    log(f"{name}: {len(posters)} original test posters read at {posters.shape[1]} px for the ablations "
+        f"({time.perf_counter() - started:.0f} s, {time.process_time() - cpu:.0f} CPU s)")
+    return posters
+
+
 def explain_posters(name: str, occlusion_films: int, log=print) -> dict:
-    """Ablation scores, the mean occlusion map (mean absolute change of the probability of each poster's
-    top genre, over ``occlusion_films`` random test posters) and the example maps of one poster model."""
+    """Ablation scores (margins over the constant prior), the mean occlusion map (mean absolute
+    change of the probability of each poster's top genre, over ``occlusion_films`` random test
+    posters) and the example maps of one poster model."""
     predict_images, size = poster_predictor(name)
     films = predictions.evaluation_films("test", size)
-    started = time.perf_counter()
-    ablation = [row | {"model": name} for row in ablation_scores(predict_images, films.posters, films.labels,
-                                                                    _rule(name))]
+    started, cpu = time.perf_counter(), time.process_time()
+    prior = ("prior", predictions.aligned("prior", films, "test"), _rule("prior"))
+    ablation = [row | {"model": name} for row in ablation_scores(
+        predict_images, ablation_posters(name, films, log), films.labels, _rule(name), prior)]
     scores = ", ".join(f"{row['posters']} {row['micro-F1']:.3f}" for row in ablation)
-    log(f"{name}: test micro-F1 on {scores} posters ({time.perf_counter() - started:.0f} s)")
+    log(f"{name}: test micro-F1 on {scores} posters ({time.perf_counter() - started:.0f} s, "
+        f"{time.process_time() - cpu:.0f} CPU s)")
     started = time.perf_counter()
     rng = np.random.default_rng(config.SEED)
     chosen = np.sort(rng.choice(len(films.ids), size=min(occlusion_films, len(films.ids)), replace=False))
@@ -306,6 +354,31 @@ def explain_text(name: str, texts: Sequence[str], genres: Sequence[str], log=pri
         f"{sum(len(c) for c in contributions)} variants ({time.perf_counter() - started:.0f} s)")
     return pd.concat([word_ranking(texts, contributions, genre).assign(model=name) for genre in genres],
                      ignore_index=True)
+
+
+def leakage_models() -> tuple[list[str], str | None]:
+    """The text models re-scored on masked overviews, and the poster model they are set against:
+    the fusion's two members (the best text and poster models `make all` trains, chosen on
+    validation) and the TF-IDF baseline (whose coefficients show the names), those with a rule."""
+    entries = artifacts.read_metrics().get("models", {})
+    members = entries.get("fusion", {}).get("fusion", {})
+    texts = [n for n in dict.fromkeys([members.get("text"), "tfidf_logreg"]) if n in entries]
+    return texts, members.get("poster") if members.get("poster") in entries else None
+
+
+def genre_name_leakage(films: Films, log=print) -> dict:
+    """``leakage.measure`` on the test films: naming shares, and the text models of
+    ``leakage_models`` on original and masked overviews beside the best poster model."""
+    texts, poster = leakage_models()
+    started, cpu = time.perf_counter(), time.process_time()
+    reference = (poster, predictions.aligned(poster, films, "test"), _rule(poster)) if poster else None
+    found = leakage.measure(list(films.overviews), films.labels, {n: text_predictor(n) for n in texts},
+                            {n: _rule(n) for n in texts}, reference)
+    changes = ", ".join(f"{n} {found['differences'][f'{n}/masked_vs_{n}/original']['f1_micro']['difference']:+.3f}"
+                        for n in texts)
+    log(f"leakage: {found['naming']['own_genre']:.1%} of test overviews name one of their genres; masked, "
+        f"micro-F1 changes by {changes} ({time.perf_counter() - started:.0f} s, {time.process_time() - cpu:.0f} CPU s)")
+    return found | {"cpu_seconds": round(time.process_time() - cpu, 1)}
 
 
 def explained_genres(films: Films, count: int = 8) -> list[str]:
@@ -345,10 +418,11 @@ def _write(name: str, frame: pd.DataFrame, replace_models: bool = False) -> None
 
 
 def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None, occlusion_films: int = 200,
-        word_films: int | None = None, log=print) -> dict:
+        word_films: int | None = None, name_leakage: bool = True, log=print) -> dict:
     """The `filmgenre explain` stage: write ``results/explain/{ablation,occlusion,words,tfidf_terms,
-    calibration}.csv`` and ``summary.json`` (settings, seconds per part); the example maps to
-    ``occlusion_examples.npz`` (git-ignored)."""
+    calibration}.csv``, ``leakage.json`` and ``summary.json`` (settings, seconds per part); the example maps to
+    ``occlusion_examples.npz`` (git-ignored). Without ``name_leakage`` the committed ``leakage.json``
+    stays (explaining one more model need not re-score the text models on masked overviews)."""
     default_posters, default_texts = default_models()
     posters = default_posters if posters is None else list(posters)
     texts = default_texts if texts is None else list(texts)
@@ -373,7 +447,8 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
         examples |= {f"{name}/ids": ids, f"{name}/genres": genres, f"{name}/maps": maps.astype(np.float32)}
         seconds[f"posters {name}"] = time.perf_counter() - started
     if posters:
-        _write("ablation", pd.DataFrame(ablation)[["model", "posters", "micro-F1", "macro-F1"]], True)
+        frame = pd.DataFrame(ablation)
+        _write("ablation", frame[["model", *frame.columns.drop("model")]], True)
         _write("occlusion", pd.concat(occlusion, ignore_index=True), True)
         npz = out / "occlusion_examples.npz"
         if npz.exists():
@@ -393,6 +468,11 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     started = time.perf_counter()
     _write("tfidf_terms", tfidf_terms(*fitted_tfidf(), genres))
     seconds["tfidf terms"] = time.perf_counter() - started
+
+    if name_leakage:
+        started = time.perf_counter()
+        files.write_json(out / "leakage.json", genre_name_leakage(test, log))
+        seconds["leakage"] = time.perf_counter() - started
 
     earlier = artifacts.read_json(out / "summary.json", SUMMARY_FIX, {})  # models explained by earlier runs stay listed
     summary = {"posters": list(dict.fromkeys(filter(_still_known, earlier.get("posters", []) + posters))),

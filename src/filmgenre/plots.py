@@ -61,7 +61,7 @@ def training_curves(names=("cnn", "lstm"), baseline: str | None = "prior", metri
     names = [n for n in names if (config.paths().results / n / "history.csv").exists()]
     floor = tables.metrics()["models"].get(baseline, {}).get("val", {}).get("cross_entropy") if baseline else None
     rows, columns = (1, len(names)) if len(metrics) == 1 else (len(names), len(metrics))
-    figure, axes = plt.subplots(rows, columns, figsize=(7.0, 1.2 * rows + 0.5), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(7.0, 1.2 * rows + 0.15), squeeze=False)
     panels = iter(axes.flat)
     for model in names:
         history = tables.history(model)
@@ -99,21 +99,27 @@ def per_genre(names=("cnn", "lstm"), metrics=("precision", "recall")):
 
 def modality_differences(pairs, metric: str = "F1"):
     """Per genre, test ``metric`` (F1 or AP) of a text model minus a poster model with its paired
-    95% interval, one series per (text, poster) pair; genres in ``tables.genre_order``."""
-    figure, axis = plt.subplots(figsize=(7.0, 1.95))
+    95% interval, one series per (text, poster) pair; genres in ``tables.genre_order``. A genre
+    where both models score 0 is no tie measured with certainty but two models that never get it
+    right: it gets no point, only the words "both 0"."""
+    figure, axis = plt.subplots(figsize=(7.0, 1.9))
     offsets = np.linspace(-0.18, 0.18, len(pairs))
     for offset, (text, poster), colour in zip(offsets, pairs, sns.color_palette("deep")):
         table = tables.modality_per_genre(text, poster)
+        both_zero = table[f"{metric} both 0"].to_numpy()
         x = np.arange(len(table)) + offset
         middle = table[f"{metric} difference"]
-        axis.errorbar(x, middle, yerr=[middle - table[f"{metric} low"], table[f"{metric} high"] - middle],
+        axis.errorbar(x[~both_zero], middle[~both_zero], yerr=[(middle - table[f"{metric} low"])[~both_zero],
+                                                               (table[f"{metric} high"] - middle)[~both_zero]],
                       fmt="o", markersize=3, linewidth=1, color=colour, label=f"{text} \u2212 {poster}")
+        for where in x[both_zero]:
+            axis.text(where, 0.03, "both 0", rotation=90, ha="center", va="bottom", color=colour, fontsize=SMALLEST)
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.set_xticks(np.arange(len(table)))
     axis.set_xticklabels([f"{g} ({n})" for g, n in table["films"].items()], rotation=40, ha="right",
                        rotation_mode="anchor")
     axis.set_ylabel(f"{metric}: text \u2212 poster")
-    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(pairs), frameon=False)  # off the points
+    axis.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # outside the axes: off the points
     figure.tight_layout(pad=0.3)
     return save(figure, f"modality_{metric.lower()}")
 
@@ -124,9 +130,13 @@ def false_positives(name: str = "lstm", min_films: int = 10):
     not one of their genres. Counts, not shares, so a genre weighs by its films."""
     table = tables.false_positives(name, min_films)
     figure, axis = plt.subplots(figsize=(7.0, 3.2))
-    sns.heatmap(table, ax=axis, cmap="rocket_r", annot=True, fmt="d", annot_kws={"size": SMALLEST},
+    sns.heatmap(table, ax=axis, cmap="rocket_r", annot=True, fmt="d", annot_kws={"size": 8},
                 cbar_kws={"label": "films", "shrink": 0.8}, linewidths=0.3, linecolor="white",
                 xticklabels=True, yticklabels=True, mask=table == 0)
+    axis.grid(False)  # the theme's grid would cross the empty cells
+    dark = 0.55 * table.to_numpy().max()  # where rocket_r turns dark enough for white digits
+    for text in axis.texts:  # seaborn's own choice leaves white digits on mid-orange cells
+        text.set_color("white" if int(text.get_text()) > dark else "black")
     axis.set_xlabel("genre predicted although not a true genre of the film")
     axis.set_ylabel("true genre (test films)")
     figure.tight_layout(pad=0.3)

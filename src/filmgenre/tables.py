@@ -338,15 +338,31 @@ def ablation(metric: str = "micro-F1") -> pd.DataFrame:
     return wide.rename_axis(None, axis=1)
 
 
-def ablation_margins(baseline: str = "prior") -> pd.DataFrame:
-    """Test micro-F1 of each poster model on original, grayscale and shuffled posters minus the
-    constant predictor's (which reads no poster, so its score is the same on all three): what a
-    model gains over knowing only the genres' frequencies."""
+def ablation_margins(metric: str = "micro-F1") -> pd.DataFrame:
+    """Test ``metric`` (micro-F1 or macro-AP) of each poster model on original, grayscale and
+    shuffled posters minus the constant prior's (which reads no poster, so its score is the same on
+    all three): what a model gains over knowing only the genres' frequencies."""
     table = explain("ablation")
     kinds = list(dict.fromkeys(table["posters"]))
-    wide = table.pivot(index="model", columns="posters", values="micro-F1")[kinds]
-    floor = metrics()["models"][baseline]["test"]["f1_micro"]
-    return (wide - floor).reindex(list(dict.fromkeys(table["model"]))).rename_axis(None).rename_axis(None, axis=1)
+    wide = table.pivot(index="model", columns="posters", values=f"{metric} margin")[kinds]
+    return wide.reindex(list(dict.fromkeys(table["model"]))).rename_axis(None).rename_axis(None, axis=1)
+
+
+def ablation_with_intervals() -> pd.DataFrame:
+    """The report's ablation table: test micro-F1 (one group of rows) and macro-AP (another) of each
+    poster model minus the constant prior's, with paired 95% bootstrap intervals, on each kind of poster
+    (columns: original, grayscale, shuffled)."""
+    table = explain("ablation")
+    kinds = list(dict.fromkeys(table["posters"]))
+    rows = []
+    for metric in ("micro-F1", "macro-AP"):
+        for position, (model, group) in enumerate(table.groupby("model", sort=False)):
+            cells = group.set_index("posters")
+            rows.append({"score \u2212 prior": metric if position == 0 else "", "model": model} | {
+                kind: with_interval(cells.at[kind, f"{metric} margin"], (cells.at[kind, f"{metric} margin low"],
+                                                                         cells.at[kind, f"{metric} margin high"]),
+                                    sign=True).replace(" ", "\u00a0") for kind in kinds})
+    return pd.DataFrame(rows).set_index("score \u2212 prior").rename_axis(None)
 
 
 def calibration_errors(kind: str = "ece_pooled") -> pd.Series:
@@ -355,16 +371,17 @@ def calibration_errors(kind: str = "ece_pooled") -> pd.Series:
     return pd.Series({name: entry["calibration"][kind] for name, entry in metrics()["models"].items()})
 
 
-def word_lists(models=None, top: int = 5, min_films: int = 1) -> pd.DataFrame:
-    """Per genre (rows), each text model's most positive words (leave-one-word-out; default: every
-    model explained) held by at least ``min_films`` test overviews, each with that number, and the
-    TF-IDF baseline's largest coefficients, as comma-separated lists."""
+def word_lists(models=None, top: int = 5) -> pd.DataFrame:
+    """Per genre (rows), each text model's ``top`` most positive words (leave-one-word-out; default:
+    every model explained; only words held by ``explain_summary()["word_min_count"]`` test overviews
+    are ranked), each with that number, and the TF-IDF baseline's ``top`` largest coefficients, as
+    comma-separated lists."""
     words = explain("words")
     terms = explain("tfidf_terms")
     models = list(dict.fromkeys(words["model"])) if models is None else models
     columns = {}
     for model in models:
-        chosen = words[(words["model"] == model) & (words["films"] >= min_films)].sort_values(["genre", "rank"])
+        chosen = words[words["model"] == model].sort_values(["genre", "rank"])
         chosen = chosen.groupby("genre", sort=False).head(top)
         labelled = chosen["word"] + " (" + chosen["films"].astype(str) + ")"
         columns[f"{model}: words that raise it (films)"] = labelled.groupby(chosen["genre"], sort=False).agg(", ".join)
@@ -377,6 +394,26 @@ def word_lists(models=None, top: int = 5, min_films: int = 1) -> pd.DataFrame:
 def explain_summary() -> dict:
     """Settings and cost of the last ``filmgenre explain`` run."""
     return _json("explain/summary.json")
+
+
+def leakage() -> dict:
+    """Genre-name leakage (``results/explain/leakage.json``): how often test overviews name their own
+    genres, and the text models' test scores on original and masked overviews."""
+    return _json("explain/leakage.json")
+
+
+def leakage_change(name: str, against: str | None = None, metric: str = "f1_micro", overviews: str = "masked") -> dict:
+    """A paired difference from ``leakage.json``: ``name`` on ``overviews`` (original or masked)
+    minus ``name`` on the original ones, or with ``against`` minus that poster model."""
+    baseline = against or f"{name}/original"
+    return leakage()["differences"][f"{name}/{overviews}_vs_{baseline}"][metric]
+
+
+def self_named(words: pd.DataFrame) -> list[str]:
+    """Genres (rows of ``word_lists``) whose name, or a word made from it, is on one of their lists."""
+    from filmgenre.leakage import named_genres
+
+    return [genre for genre in words.index if genre in named_genres(" ".join(words.loc[genre]))]
 
 # --------------------------------------------------------------------------- uncertainty (issue 11)
 MINUS = "\u2212"  # one minus sign in every number the documents print, never a hyphen
@@ -479,13 +516,16 @@ def modality_per_genre(text: str, poster: str) -> pd.DataFrame:
     """Per genre of the macro scores: test F1 and average precision of ``text`` minus ``poster``
     with paired 95% intervals, and which one wins where the interval excludes 0."""
     found = metrics()["comparisons"][f"{text}_vs_{poster}"]["per_genre"]
+    scores = per_genre([text, poster]).pivot(index="genre", columns="model", values=["f1", "average_precision"])
     rows = []
     for genre in [g for g in genre_order() if g in found]:
         f1, ap = found[genre]["f1"], found[genre]["average_precision"]
         rows.append({"genre": genre, "films": found[genre]["films"], "F1 difference": f1["difference"],
                      "F1 low": f1["interval"][0], "F1 high": f1["interval"][1],
                      "AP difference": ap["difference"], "AP low": ap["interval"][0], "AP high": ap["interval"][1],
-                     "F1 winner": (text if f1["difference"] > 0 else poster) if f1["measurable"] else "neither"})
+                     "F1 winner": (text if f1["difference"] > 0 else poster) if f1["measurable"] else "neither",
+                     "F1 both 0": bool((scores.loc[genre, "f1"] == 0).all()),
+                     "AP both 0": bool((scores.loc[genre, "average_precision"] == 0).all())})
     return pd.DataFrame(rows).set_index("genre")
 
 
@@ -550,7 +590,8 @@ def class_weight(name: str) -> dict | None:
         return None
     found = {"micro": run["val"]["f1_micro"] - committed["val"]["f1_micro"],
              "macro": run["val"]["f1_macro"] - committed["val"]["f1_macro"],
-             "weighted": run["val"], "committed": {k: committed["val"][k] for k in ("f1_micro", "f1_macro")}}
+             "weighted": run["val"], "committed": {k: committed["val"][k] for k in ("f1_micro", "f1_macro")},
+             "test_macro": (run["test"]["f1_macro"], committed["test"]["f1_macro"])}
     found["keep"] = found["macro"] > 0 and found["micro"] >= -0.01
     return found
 

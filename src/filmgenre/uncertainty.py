@@ -200,6 +200,27 @@ def point_estimates(labels: np.ndarray, model: dict, genres: np.ndarray) -> dict
     return found
 
 
+def paired_scores(labels: np.ndarray, models: dict[str, dict], pairs, genres: np.ndarray,
+                  resamples: int = RESAMPLES, seed: int = config.SEED) -> tuple[dict, dict]:
+    """Test scores (``METRICS``) of prediction sets under one rule each, and paired differences.
+
+    ``models`` maps a name to ``{"probabilities": films x genres, "predicted": 0/1 films x genres}``
+    on the films of ``labels`` (e.g. one model on original and altered inputs, and a reference);
+    ``pairs``: the ``(a, b)`` whose difference a - b is wanted. Returns ``({name: {metric:
+    value}}, {"a_vs_b": {metric: difference}})``, resampled on the same films.
+    """
+    wrapped = {name: {"probabilities": m["probabilities"], "predicted": {"test": m["predicted"]}}
+               for name, m in models.items()}
+    resampled, _ = bootstrap(labels, wrapped, resamples, seed, genres)
+    estimates = {name: {metric: float(value) for metric, value in point_estimates(labels, model, genres)["test"].items()
+                        if metric in METRICS} for name, model in wrapped.items()}
+    differences = {f"{a}_vs_{b}": {metric: difference(resampled[a]["test"][metric], resampled[b]["test"][metric],
+                                                      estimates[a][metric] - estimates[b][metric])
+                                   for metric in METRICS}
+                   for a, b in pairs}
+    return {name: {m: round(v, DIGITS) for m, v in found.items()} for name, found in estimates.items()}, differences
+
+
 def top1_test(right_a: np.ndarray, right_b: np.ndarray, counts: np.ndarray) -> dict:
     """Is model a right (top-1 genre true) on more films than b? McNemar's exact test on the
     films where exactly one is right, and the paired bootstrap interval of the difference in

@@ -11,12 +11,13 @@ from filmgenre.preview.qmd import ANSI_ESCAPE, QmdCell, QmdDocument, RenderError
 # --------------------------------------------------------------------------- execution
 
 _SETUP_CODE = """\
-def _filmgenre_setup(width, height, dpi):
+def _filmgenre_setup(width, height, dpi, formats):
     try:
         import matplotlib
     except ImportError:
         return
     get_ipython().run_line_magic("matplotlib", "inline")  # first: activating it resets rcParams
+    get_ipython().run_line_magic("config", f"InlineBackend.figure_formats = {formats!r}")
     matplotlib.rcParams.update({"figure.figsize": (width, height), "figure.dpi": dpi, "savefig.dpi": dpi})
 
 
@@ -43,11 +44,13 @@ def cell_options(cell: QmdCell, meta: dict) -> dict:
     return {**(meta.get("execute") or {}), **cell.options}
 
 
-def build_notebook(doc: QmdDocument, meta: dict):
+def build_notebook(doc: QmdDocument, meta: dict, figure_formats=("png",)):
     """The notebook nbclient executes: a hidden setup cell, then the document's cells.
 
-    Each markdown cell with inline expressions is preceded by a code cell evaluating them,
-    so they see the state of the code above. ``metadata.filmgenre`` maps cells back."""
+    The setup has every figure drawn in each of ``figure_formats`` (the inline backend's names:
+    png, svg, jpeg), one per output format's ``fig-format``. Each markdown cell with inline
+    expressions is preceded by a code cell evaluating them, so they see the state of the code
+    above. ``metadata.filmgenre`` maps cells back."""
     import nbformat
 
     def cell(role: str, new, source: str, **info):
@@ -59,7 +62,7 @@ def build_notebook(doc: QmdDocument, meta: dict):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     size = (float(meta.get("fig-width") or 7), float(meta.get("fig-height") or 5), int(meta.get("fig-dpi") or 150))
-    cell("setup", nbformat.v4.new_code_cell, _SETUP_CODE + f"_filmgenre_setup{size!r}")
+    cell("setup", nbformat.v4.new_code_cell, _SETUP_CODE + f"_filmgenre_setup{(*size, list(figure_formats))!r}")
     for index, qmd_cell in enumerate(doc.cells):
         where = {"cell": index, "line": qmd_cell.line}
         if qmd_cell.kind == "markdown":

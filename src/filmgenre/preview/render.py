@@ -62,6 +62,10 @@ DEFAULT_OUTPUT_DIR = "_output"
 PANDOC_MARKDOWN = "markdown-citations"
 PANDOC_MARKDOWN_CITED = "markdown"
 _IMAGE_EXTENSIONS = {"image/png": ".png", "image/svg+xml": ".svg", "image/jpeg": ".jpg"}
+# Quarto's fig-format per target (``format: typst`` draws SVG: vector figures in the PDF), and
+# the mime type of each fig-format's output.
+_FIGURE_FORMATS = {"html": "png", "pdf": "svg"}
+_FIGURE_MIMES = {"png": "image/png", "retina": "image/png", "svg": "image/svg+xml", "jpeg": "image/jpeg"}
 
 
 @dataclass
@@ -119,6 +123,18 @@ def declared_formats(meta: dict) -> list[str]:
     return list(dict.fromkeys(out)) or ["html"]
 
 
+def figure_format(meta: dict, target: str) -> str:
+    """The ``fig-format`` a target's figures are drawn in: the format's own option, the document's,
+    or Quarto's default (png for HTML, svg for Typst)."""
+    formats = meta.get("format") if isinstance(meta.get("format"), dict) else {}
+    names = ("html",) if target == "html" else ("typst", "pdf")
+    own = next((formats[n] for n in names if isinstance(formats.get(n), dict)), {})
+    chosen = str(own.get("fig-format") or meta.get("fig-format") or _FIGURE_FORMATS[target])
+    if chosen not in _FIGURE_MIMES:
+        raise RenderError(f"fig-format {chosen!r}: the preview draws {', '.join(_FIGURE_MIMES)}")
+    return chosen
+
+
 def default_output_dir(qmd_path: Path | str, root: Path | str | None = None) -> Path:
     """Where Quarto would write a document's outputs: ``<root>/<output-dir>/<folder>``."""
     qmd_path = Path(qmd_path).resolve()
@@ -167,7 +183,7 @@ def _pandoc_text(text: str, to: str, reader: str = PANDOC_MARKDOWN) -> str:
 
 
 def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int], media: Path,
-                   target: str, warnings: list[str]) -> str:
+                   target: str, warnings: list[str], figure_mime: str = "image/png") -> str:
     """A code cell as Quarto shows it: echoed code, then its outputs, the last figure and the
     first table captioned (and numbered when the cell's label is ``fig-``/``tbl-``)."""
     if options.get("include") is False:
@@ -187,7 +203,7 @@ def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int
     anchored = table_done = False
     for i, out in enumerate(nb_cell.outputs):
         data = out.get("data", {})
-        mime = next((m for m in _IMAGE_EXTENSIONS if m in data), None)
+        mime = figure_mime if figure_mime in data else next((m for m in _IMAGE_EXTENSIONS if m in data), None)
         html = data.get("text/html", "")
         if out.output_type == "stream":
             text = ANSI_ESCAPE.sub("", out.text)
@@ -230,7 +246,9 @@ def _code_markdown(cell: QmdCell, nb_cell, options: dict, numbers: dict[str, int
 
 def _document_markdown(doc: QmdDocument, nb, meta: dict, numbers: dict[str, int], media: Path,
                        target: str, warnings: list[str]) -> str:
-    """The executed document as pandoc markdown for ``target`` (``html`` or ``typst``)."""
+    """The executed document as pandoc markdown for ``target`` (``html`` or ``typst``), each
+    figure in that target's ``fig-format``."""
+    figure_mime = _FIGURE_MIMES[figure_format(meta, "html" if target == "html" else "pdf")]
     executed = {c.metadata["filmgenre"]["cell"]: c for c in nb.cells
                 if c.metadata["filmgenre"]["role"] in ("code", "inline")}
     parts = []
@@ -241,7 +259,8 @@ def _document_markdown(doc: QmdDocument, nb, meta: dict, numbers: dict[str, int]
             values = ast.literal_eval(result.data["text/plain"]) if result else []
             parts.append(prose_markdown(cell.source, numbers, values, doc.path.parent))
         else:
-            parts.append(_code_markdown(cell, nb_cell, cell_options(cell, meta), numbers, media, target, warnings))
+            parts.append(_code_markdown(cell, nb_cell, cell_options(cell, meta), numbers, media, target, warnings,
+                                        figure_mime))
     return "\n\n".join(p for p in parts if p.strip()) + "\n"
 
 
@@ -372,7 +391,8 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
             problems.append("citation key(s) not in the bibliography: " + ", ".join(check.missing))
         raise RenderError(f"{qmd_path}: " + "; ".join(problems))
     numbers = number_labels(check.labels)
-    nb = execute_notebook(build_notebook(doc, meta), qmd_path.parent, qmd_path)
+    figure_formats = sorted({"png" if (f := figure_format(meta, t)) == "retina" else f for t in targets})
+    nb = execute_notebook(build_notebook(doc, meta, figure_formats), qmd_path.parent, qmd_path)
 
     out_dir = Path(output_dir).resolve() if output_dir else default_output_dir(qmd_path, root)
     result = RenderResult(qmd_path, {}, nb, check.labels, check.references, numbers)
