@@ -57,10 +57,11 @@ $(DATA):
 	@echo "error: $(DATA) not found. Get Multimodal_IMDB_dataset.zip (see data/README.md), then: make all DATA=path/to/it" >&2
 	@exit 2
 
+# The manifest is touched also when prepare found nothing to do (a newer copy of the same data).
 data/processed/manifest_%.json: $(DATA) | $(INSTALLED)
 	$(call progress,stage 1/6 prepare: posters at $* px)
 	$(FILMGENRE) prepare --source $(DATA) --image-size $*
-	touch $@  # also when prepare found nothing to do: the data's copy is newer, not different
+	touch $@
 
 prepare: data/processed/manifest_64.json
 
