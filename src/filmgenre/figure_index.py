@@ -222,7 +222,7 @@ def _changed_reads(entry: dict) -> list[str]:
 def stale_tables() -> dict[str, list[str]]:
     """Tables whose results changed since their document was rendered: ``{folder/label: [reasons]}``."""
     return {key: reasons for key, entry in tables().items()
-            if (reasons := _changed_reads(entry) + _changed_reads({"reads": entry["earlier_reads"]}))}
+            if (reasons := _changed_reads(entry) + _changed_reads({"reads": entry.get("earlier_reads", {})}))}
 
 
 def stale() -> dict[str, list[str]]:
@@ -323,7 +323,7 @@ def _tables_section() -> str:
         flag = f" (stale: {'; '.join(out_of_date[key])})" if key in out_of_date else ""
         made_by = ", ".join(f"`{name}`" for name in entry["functions"]) or "no table function"
         reads, earlier = (", ".join(f"`{file}` (`{sha[:12]}`…)" for file, sha in found.items()) or "none"
-                          for found in (entry["reads"], entry["earlier_reads"]))
+                          for found in (entry["reads"], entry.get("earlier_reads", {})))
         commit = entry["commit"][:12] if entry["commit"] else "no git commit"
         commit += " with uncommitted changes" if entry["uncommitted_changes"] else ""
         blocks.append(f"**{key}**{flag}\n: made by {made_by} at commit `{commit}` on {entry['drawn_at']}; "
