@@ -195,6 +195,20 @@ def noisy_test_split(root: Path, seed: int = 99) -> None:
         predictions.to_csv(predictions_csv, index=False, float_format="%.6f")
 
 
+def stand_in_caches(seed: int = 0) -> None:
+    """Random vectors of the right widths as the prepared project's encoder caches (poster and
+    overview features), for tests of what reads the caches rather than of the encoders: encoding
+    240 films with the real encoders costs tens of CPU seconds."""
+    from filmgenre.encoders import cache
+
+    rng = np.random.default_rng(seed)
+    for reads in ("poster_features", "overview_features"):
+        ids = cache.films_to_encode(reads)[0]
+        path = cache.cache_path(cache.ENCODERS[reads])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, ids=ids, features=rng.normal(size=(len(ids), *cache.ENCODERS[reads].shape)).astype(np.float32))
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A scratch project root: everything the stages write goes below it."""

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import stand_in_caches
 from filmgenre import FilmgenreError, config, gates
 
 
@@ -20,14 +21,8 @@ def test_per_genre_averages_the_gate_over_each_genres_films_and_units():
 
 def test_learned_fusions_train_on_both_caches_and_evaluate_writes_the_gmus_gate_table(trainable):
     from filmgenre import artifacts, evaluate, inputs, registry, tables, train
-    from filmgenre.encoders import cache
 
-    rng = np.random.default_rng(0)
-    for reads in ("poster_features", "overview_features"):  # stand-in vectors: the fusion's test, not the encoders'
-        ids = cache.films_to_encode(reads)[0]
-        path = cache.cache_path(cache.ENCODERS[reads])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, ids=ids, features=rng.normal(size=(len(ids), *cache.ENCODERS[reads].shape)).astype(np.float32))
+    stand_in_caches()  # the fusion's test, not the encoders'
     for name in ("gmu", "concat_fusion"):
         summary = train.train(name, epochs=2, limit=96, verbose=0)
         assert summary["epochs_run"] == 2 and summary["training_films"] == 96

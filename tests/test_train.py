@@ -19,8 +19,12 @@ def test_learning_rate_schedule_is_the_assignments():
     assert rates[12] == pytest.approx(1e-3 * math.exp(-0.03))
 
 
-def test_training_writes_its_artifacts(trainable):
-    summary = train.train("cnn", epochs=2, limit=96, verbose=0)
+def test_training_writes_its_artifacts_and_class_weights_survive_saving(trainable):
+    labels = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0]] * 10)
+    assert models.positive_weights(labels) == [1.0, 3.0, 1.0]  # 30 vs 10 negatives; the empty genre 1
+    assert models.positive_weights(np.eye(50)[:, :2]) == [models.CLASS_WEIGHT_CAP] * 2
+
+    summary = train.train("cnn", epochs=2, limit=96, class_weight=True, verbose=0)
     results = trainable / "results" / "cnn-limit96"
     history = pd.read_csv(results / "history.csv")
     assert list(history["epoch"]) == [0, 1]
@@ -33,8 +37,10 @@ def test_training_writes_its_artifacts(trainable):
     assert len(recorded["cpu_seconds_per_epoch_all"]) == 2 and all(s > 0 for s in recorded["cpu_seconds_per_epoch_all"])
     assert recorded["cpu_seconds_total"] >= sum(recorded["cpu_seconds_per_epoch_all"]) - 0.1
     assert recorded["seconds_total"] >= sum(recorded["seconds_per_epoch_all"]) - 0.1
+    assert recorded["settings"]["class_weight"] is True
     model = artifacts.load_model("cnn", trainable / "models" / "cnn-limit96.keras")
     assert model.output_shape == (None, 25)
+    assert isinstance(model.loss, models.WeightedBinaryCrossentropy) and max(model.loss.positive_weights) > 1
     assert not (trainable / "results" / "cnn").exists()  # a smoke run never touches the full run's results
 
 
@@ -84,15 +90,19 @@ def test_an_interrupted_run_resumes_where_it_stopped(trainable, monkeypatch):
     assert not (trainable / "logs" / "cnn-limit96" / "backup").exists()
 
 
-def test_cli_trains_with_a_mirrored_strategy_on_two_logical_cpus_and_one_thread_per_op(trainable):
+def test_cli_trains_with_a_mirrored_strategy_and_one_thread_per_op_and_out_sends_every_artifact_elsewhere(
+        trainable, tmp_path):
     environment = {**os.environ, "FILMGENRE_ROOT": str(trainable)}
+    elsewhere = tmp_path / "elsewhere"
     command = [sys.executable, "-m", "filmgenre.cli", "train", "cnn", "--epochs", "1", "--limit", "128",
-               "--strategy", "mirrored", "--threads-per-op", "1"]
+               "--strategy", "mirrored", "--threads-per-op", "1", "--out", str(elsewhere)]
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
-    recorded = json.loads((trainable / "results" / "cnn-limit128" / "train.json").read_text())
+    recorded = json.loads((elsewhere / "results" / "cnn-limit128" / "train.json").read_text())
     assert recorded["settings"]["strategy"] == "mirrored" and recorded["epochs_run"] == 1
     assert recorded["settings"]["threads_per_op"] == 1  # TensorFlow's own reading, not the flag echoed
+    assert (elsewhere / "models" / "cnn-limit128.keras").exists()
+    assert not (trainable / "results" / "cnn-limit128").exists() and not (trainable / "models").exists()
 
 
 @pytest.mark.parametrize("name", ["poster_cnn", "glove_lstm"])
@@ -105,41 +115,35 @@ def test_our_models_train_on_a_tiny_dataset(trainable, trainable_zip, name):
     assert (trainable / "models" / f"{name}-limit96.keras").exists()
 
 
-def test_out_sends_every_artifact_elsewhere(trainable, tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    train.train("cnn", epochs=1, limit=64, verbose=0, out=elsewhere)
-    assert (elsewhere / "models" / "cnn-limit64.keras").exists()
-    assert (elsewhere / "results" / "cnn-limit64" / "train.json").exists()
-    assert not (trainable / "results" / "cnn-limit64").exists() and not (trainable / "models").exists()
-
 
 @pytest.mark.parametrize("name, reads, width", [("effnet_head", "poster_features", 1280),
                                                ("minilm_head", "overview_features", 384)])
-def test_encoder_heads_train_on_cached_vectors(trainable, name, reads, width):
+def test_encoder_heads_train_on_cached_vectors(prepared, name, reads, width):
+    """On the 48 films of ``prepared`` (the encoders run on every film, whatever the limit)."""
     import numpy as np
 
     from filmgenre import inputs
     from filmgenre.encoders import cache
 
-    summary = train.train(name, epochs=2, limit=96, verbose=0)
-    assert summary["epochs_run"] == 2 and summary["training_films"] == 96
+    summary = train.train(name, epochs=2, limit=24, verbose=0)
+    assert summary["epochs_run"] == 2 and summary["training_films"] == 24
     assert cache.cache_path(cache.ENCODERS[reads]).exists()  # encoded once, cached
-    films = inputs.load(registry.MODELS[name], "train", limit=96)
-    assert films.embeddings.shape == (96, width) and films.embeddings.dtype == np.float32
-    model = artifacts.load_model(name, trainable / "models" / f"{name}-limit96.keras")
+    films = inputs.load(registry.MODELS[name], "train", limit=24)
+    assert films.embeddings.shape == (24, width) and films.embeddings.dtype == np.float32
+    model = artifacts.load_model(name, prepared / "models" / f"{name}-limit24.keras")
     assert model.input_shape == (None, width) and model.output_shape == (None, 25)
     # the saved model carries the standardisation adapted on the training vectors
     np.testing.assert_allclose(np.asarray(model.get_layer("Standardise").mean).ravel(),
                                films.embeddings.mean(axis=0), rtol=1e-3, atol=1e-3)
 
 
-def test_effnet_finetune_moves_the_top_block_but_not_its_batchnorm_statistics(trainable):
+def test_effnet_finetune_moves_the_top_block_but_not_its_batchnorm_statistics(prepared):
     import numpy as np
 
     from filmgenre.encoders.efficientnet import poster_trunk_and_top
 
-    train.train("effnet_finetune", epochs=1, limit=64, verbose=0)
-    model = artifacts.load_model("effnet_finetune", trainable / "models" / "effnet_finetune-limit64.keras")
+    train.train("effnet_finetune", epochs=1, limit=24, verbose=0)  # the trunk encodes all 48 films
+    model = artifacts.load_model("effnet_finetune", prepared / "models" / "effnet_finetune-limit24.keras")
     assert model.input_shape == (None, 7, 7, 192) and model.output_shape == (None, 25)
     _, pretrained_top = poster_trunk_and_top()
     tuned_top = model.get_layer("efficientnet_lite0_top")
@@ -187,13 +191,3 @@ def test_early_stopping_replays_the_committed_runs(name):
     assert train.early_stopping(losses, settings["patience"], settings["epochs"]) == (
         committed["epochs_run"], committed["best_epoch"])
 
-
-def test_class_weights_favour_rare_genres_and_survive_saving(trainable):
-    labels = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0]] * 10)
-    assert models.positive_weights(labels) == [1.0, 3.0, 1.0]  # 30 vs 10 negatives; the empty genre 1
-    assert models.positive_weights(np.eye(50)[:, :2]) == [models.CLASS_WEIGHT_CAP] * 2
-    summary = train.train("cnn", epochs=1, limit=64, class_weight=True, verbose=0)
-    assert summary["settings"]["class_weight"] is True
-    model = artifacts.load_model("cnn", trainable / "models" / "cnn-limit64.keras")
-    assert isinstance(model.loss, models.WeightedBinaryCrossentropy)
-    assert max(model.loss.positive_weights) > 1
