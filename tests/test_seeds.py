@@ -33,30 +33,35 @@ def test_summary_is_mean_and_sample_sd_over_seeds():
     assert summary["test"]["f1_micro"] == pytest.approx({"mean": 0.5, "sd": 0.1, "min": 0.4, "max": 0.6})
 
 
-def test_a_seed_run_is_recorded_resumed_and_identical_when_retrained(trainable, monkeypatch):
-    """Same machine, same seed: the same test scores, whether trained once or again from scratch."""
+def test_a_seed_run_is_recorded_resumed_and_identical_when_retrained(trained_tiny, tmp_path_factory, monkeypatch):
+    """Same machine, same seed: the same scores, whether trained by `filmgenre seeds` or by the
+    project's own `train` (the session's ``trained_tiny`` ran it with ``config.SEED``, one epoch)."""
+    root = copy_project(trained_tiny, tmp_path_factory, "seeds")
+    monkeypatch.setattr(config, "ROOT", root)
+    committed = (root / "models/cnn.keras").read_bytes()
     logs = []
-    first = seeds.run(["cnn"], seeds=[5], epochs=1, log=logs.append)
+    first = seeds.run(["cnn"], seeds=[config.SEED], epochs=1, log=logs.append)
     run = first["models"]["cnn"]["runs"][0]
-    assert run["seed"] == 5 and run["epochs_run"] == 1 and 0 <= run["test"]["f1_micro"] <= 1
-    assert (trainable / "logs/seeds/cnn-seed5/models/cnn.keras").exists()
-    assert not (trainable / "models/cnn.keras").exists()  # never over the committed run
-    assert json.loads((trainable / "results/seeds.json").read_text()) == first
+    assert run["seed"] == config.SEED and run["epochs_run"] == 1 and 0 <= run["test"]["f1_micro"] <= 1
+    assert (root / f"logs/seeds/cnn-seed{config.SEED}/models/cnn.keras").exists()
+    assert (root / "models/cnn.keras").read_bytes() == committed  # never over the committed run
+    assert json.loads((root / "results/seeds.json").read_text()) == first
 
     def no_training(*args, **kwargs):
         raise AssertionError("a recorded run must not be trained again")
 
     with monkeypatch.context() as patch:
         patch.setattr("filmgenre.train.train", no_training)
-        assert seeds.run(["cnn"], seeds=[5], epochs=1, log=logs.append) == first
-    assert any("already recorded" in line for line in logs)
+        assert seeds.run(["cnn"], seeds=[config.SEED], epochs=1, log=logs.append) == first
+        assert any("already recorded" in line for line in logs)
 
-    import shutil
-
-    shutil.rmtree(trainable / "logs/seeds")
-    (trainable / "results/seeds.json").unlink()
-    again = seeds.run(["cnn"], seeds=[5], epochs=1, log=logs.append)
-    assert again["models"]["cnn"]["runs"] == first["models"]["cnn"]["runs"]
+        folder = seeds.run_folder("cnn", 7)  # the project's own run, scored as a seed run
+        (folder / "models").mkdir(parents=True)
+        shutil.copy(root / "models" / "cnn.keras", folder / "models" / "cnn.keras")
+        shutil.copytree(root / "results" / "cnn", folder / "results" / "cnn")
+        films = {split: predictions.evaluation_films(split) for split in predictions.SPLITS}
+        again = seeds.score_run("cnn", 7, films)
+    assert {**again, "seed": config.SEED} == run
 
 
 def test_the_ensemble_scores_the_mean_of_the_runs_probabilities(project, monkeypatch):
