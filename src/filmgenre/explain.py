@@ -309,11 +309,11 @@ def ablation_posters(name: str, films: Films, log=print) -> np.ndarray:
     spec = registry.MODELS.get(name)
     if spec is None or not inputs.is_vectors(spec):
         return films.posters
-    from filmgenre import dataset
+    from filmgenre import rawdata
     from filmgenre.encoders import efficientnet
 
     started, cpu = time.perf_counter(), time.process_time()
-    folder = dataset.raw_images(extract=True)
+    folder = rawdata.raw_images(extract=True)
     posters = np.stack([efficientnet.read_poster(folder / f"{film_id}.jpg") for film_id in films.ids])
     log(f"{name}: {len(posters)} original test posters read at {posters.shape[1]} px for the ablations "
         f"({time.perf_counter() - started:.0f} s, {time.process_time() - cpu:.0f} CPU s)")
