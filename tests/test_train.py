@@ -197,3 +197,22 @@ def test_class_weights_favour_rare_genres_and_survive_saving(trainable):
     model = artifacts.load_model("cnn", trainable / "models" / "cnn-limit64.keras")
     assert isinstance(model.loss, models.WeightedBinaryCrossentropy)
     assert max(model.loss.positive_weights) > 1
+
+
+def test_a_run_is_dirty_only_when_its_code_has_uncommitted_changes(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "src" / "model.py").write_text("units = 8\n")
+    (tmp_path / "results" / "bench.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code and results")
+    clean = train.git_commit(tmp_path)
+    assert clean and "+" not in clean
+    (tmp_path / "results" / "bench.json").write_text('{"train": {}}\n')  # a stage rewrote its results
+    assert train.git_commit(tmp_path) == clean
+    (tmp_path / "src" / "model.py").write_text("units = 16\n")
+    assert train.git_commit(tmp_path) == clean + "+dirty"

@@ -153,11 +153,21 @@ def use_threads_per_op(threads: int | None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
-def git_commit() -> str | None:
+CODE = ("src", "pyproject.toml", "Makefile")  # what a run's result depends on, besides its data
+
+
+def git_commit(root: Path | None = None) -> str | None:
+    """The commit trained from, ``+dirty`` when its code had uncommitted changes.
+
+    Only ``CODE`` counts: the stages themselves rewrite tracked results (``train`` records its
+    cost in ``results/bench.json``), so a whole-tree check would mark every run of
+    ``make all`` after the first as dirty.
+    """
+    root = root or config.ROOT
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.ROOT, capture_output=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
