@@ -31,3 +31,17 @@ def test_report_names_a_fusion_member_without_seed_runs_and_the_command_that_mak
     assert cli.main(["report"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "seeds.json" in error and f"filmgenre seeds --models {text}" in error
+
+
+def test_report_names_a_damaged_seeds_json_and_the_fix(project, capsys):
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copytree(REPO / "results", project / "results")
+    seeds = project / "results" / "seeds.json"
+    seeds.write_text(seeds.read_text()[:100])  # cut short
+    assert cli.main(["report"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: results/seeds.json: not valid JSON") and error.count("\n") == 1
+    assert "git checkout results/seeds.json" in error

@@ -171,11 +171,12 @@ def report(args) -> None:
 def _check_fusion_members_have_seeds(metrics: dict) -> None:
     """The report weighs the fusion's two members against their other seeds' runs: a member new to
     the registry has none yet, which is said here in one line rather than as a notebook traceback."""
-    from filmgenre import files
+    from filmgenre import artifacts
 
     members = (metrics["models"].get("fusion") or {}).get("fusion") or {}
     path = config.paths().results / "seeds.json"
-    seeded = files.read_json(path, default={}).get("models", {})
+    seeded = artifacts.read_json(path, "Restore the committed one (`git checkout results/seeds.json`) or delete it and "
+                                 "rerun `filmgenre seeds`.", default={}).get("models", {})
     missing = [name for name in (members.get("text"), members.get("poster")) if name and name not in seeded]
     if missing:
         raise FilmgenreError(f"{path}: no other-seed runs of {', '.join(missing)}, the fusion's member the report "
