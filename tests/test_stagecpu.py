@@ -36,6 +36,8 @@ def test_totals_compare_the_stages_of_today_and_count_added_ones_apart():
     assert totals["old_cpu_seconds"] == 200 and totals["new_cpu_seconds"] == 50 and totals["ratio_new_to_old"] == 0.25
     assert totals["removed_stages"] == ["train poster_cnn"]
     assert totals["added_stages"] == {"python -m filmgenre.pretrained": 30}
+    assert totals["new_cpu_seconds_all_stages"] == 80 and totals["ratio_all_stages_new_to_old"] == 0.4
+    assert totals["added_stages_to_spec_cnn_training"] == {"python -m filmgenre.pretrained": 0.75}
 
 
 def test_full_epochs_replay_the_committed_history():

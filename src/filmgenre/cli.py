@@ -297,10 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=commands.report)
 
     readme = subcommands.add_parser(
-        "readme", help="rewrite README.md's results table from results/metrics.json (the report stage does too)",
+        "readme", help="rewrite README.md's results and goals tables from results/ (the report stage does too)",
         description="Replace the table between README.md's results-table markers with every entry of "
-        "results/metrics.json: test scores under the rules chosen on validation. A test keeps the "
-        "committed README in step with the committed metrics.",
+        "results/metrics.json: test scores under the rules chosen on validation; and the table between its "
+        "goals-table markers with issue 21's goals on seed means (results/seeds.json) and on the stage "
+        "bench (results/bench.json). A test keeps the committed README in step with the committed results.",
     )
     readme.set_defaults(run=commands.readme)
     return parser

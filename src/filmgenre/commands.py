@@ -187,4 +187,4 @@ def readme(args) -> None:
     from filmgenre import readme
 
     if readme.update():
-        print("README.md: results table rewritten from results/metrics.json")
+        print("README.md: results and goals tables rewritten from results/metrics.json, seeds.json and bench.json")
