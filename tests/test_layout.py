@@ -20,9 +20,6 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 # A module longer than this holds more than one job (or one job that wants splitting): issue 20.
 MAX_LINES = 450
-# Over the limit today and split by the session that owns them: the mark is strict, so the test
-# fails (XPASS) once a module is split and its entry must then be removed.
-TO_SPLIT = {"tables.py": "the coordinator's (issue 20): the report's tables, to split by document section"}
 
 
 def relative(path: Path) -> str:
@@ -33,9 +30,7 @@ def syntax(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(path, id=relative(path), marks=[pytest.mark.xfail(strict=True, reason=TO_SPLIT[relative(path)])]
-                 if relative(path) in TO_SPLIT else []) for path in MODULES])
+@pytest.mark.parametrize("module", [pytest.param(path, id=relative(path)) for path in MODULES])
 def test_no_module_is_over_450_lines(module):
     lines = len(module.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"src/filmgenre/{relative(module)}: {lines} lines, over {MAX_LINES}: split it along a seam"

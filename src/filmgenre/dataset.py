@@ -17,10 +17,6 @@ import pandas as pd
 from filmgenre import config, files
 from filmgenre.posters import cache_posters
 from filmgenre.rawdata import DatasetError, load_films, locate_source
-# plots.py still reads these three here: /work/main holds uncommitted edits of plots.py, so it moves to
-# posters.open_poster, posters.PosterError and rawdata.raw_poster in a later commit, and this goes.
-from filmgenre.posters import PosterError, open_poster  # noqa: F401
-from filmgenre.rawdata import raw_poster  # noqa: F401
 
 
 # --------------------------------------------------------------------------- split

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from filmgenre import config, dataset, explain_tables, figure_index, tables  # noqa: E402
+from filmgenre import config, dataset, explain_tables, figure_index, posters, rawdata, tables  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
 figure_index.watch(__file__)  # the results files each function below reads are noted for its figure
@@ -167,13 +167,13 @@ def _marked(top3: str, true_genres: set[str]) -> str:
 def _poster_pixels(film_id: str) -> np.ndarray | None:
     """The film's original poster at full resolution, or ``None`` when it is not under data/raw
     or ``prepare`` could not use it either (``open_poster`` refuses it before decoding)."""
-    path = dataset.raw_poster(film_id)
+    path = rawdata.raw_poster(film_id)
     if path is None:
         return None
     try:
-        with dataset.open_poster(path) as image:
+        with posters.open_poster(path) as image:
             return np.asarray(image.convert("RGB"))
-    except (dataset.PosterError, OSError):
+    except (posters.PosterError, OSError):
         return None
 
 
@@ -279,9 +279,9 @@ def _occlusion_examples(models) -> dict:
             if f"{name}/maps" not in arrays.files:
                 continue
             ids, maps = arrays[f"{name}/ids"].astype(str), arrays[f"{name}/maps"]
-            posters = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
-            if len(posters) == len(ids):
-                found[name] = (ids, arrays[f"{name}/genres"], maps, posters)
+            images = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
+            if len(images) == len(ids):
+                found[name] = (ids, arrays[f"{name}/genres"], maps, images)
     return found
 
 
