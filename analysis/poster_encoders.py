@@ -28,7 +28,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
-from filmgenre import config, dataset, files, registry
+from filmgenre import config, files, rawdata, registry
 from filmgenre.encoders import cache, efficientnet
 from filmgenre.encoders.torchfile import read_torch_legacy
 from filmgenre.predictions import evaluation_films
@@ -74,7 +74,7 @@ def encode(variant: str, ids: np.ndarray) -> dict:
     """Every poster through the variant's network, timed; its vectors cached as the project caches them."""
     encoder = encoder_of(variant)
     target = cache.cache_path(encoder)
-    folder = dataset.raw_images(extract=True)
+    folder = rawdata.raw_images(extract=True)
     started, cpu = time.perf_counter(), time.process_time()
     model, size = network(variant)
     chunks = []

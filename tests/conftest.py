@@ -131,6 +131,11 @@ def zip_folder(folder: Path, archive: Path) -> Path:
     return archive
 
 
+def files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``: what a refused or repeated ``prepare`` must leave as it was."""
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
 # Folders of the working tree a test run may change: caches of Python, pytest and mutmut, the venv.
 UNWATCHED = {".git", ".venv", "__pycache__", ".pytest_cache", "mutants", ".mutmut-cache"}
 

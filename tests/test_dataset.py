@@ -1,16 +1,13 @@
+"""Stage 1, prepare: what it writes (films, poster cache, split), done once, and read back."""
+
 import json
-import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REAL_ZIP, REPO_SPLITS, film_rows, png_bomb, run_cli_measured, write_dataset, zip_folder
-from filmgenre import cli, config, dataset
-
-
-def files_under(folder):
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+from conftest import REAL_ZIP, REPO_SPLITS, film_rows, files_under
+from filmgenre import config, dataset
 
 
 def test_prepare_decodes_every_flavour_and_skips_bad_posters(prepared, capsys):
@@ -93,72 +90,6 @@ def test_an_existing_split_of_other_films_is_refused(prepared, tiny_zip):
         dataset.prepare(tiny_zip, progress=False, log=lambda *_: None)
 
 
-def bad_csv_case(tmp_path, project, change):
-    rows = film_rows(12)
-    change(rows)
-    folder = write_dataset(tmp_path / "bad", rows)
-    return zip_folder(folder, tmp_path / "bad.zip")
-
-
-CSV_FAULTS = {
-    "label not 0/1": (lambda rows: rows[3].update(Drama=2), r"line 5 \(Id tt0000003\): genre column 'Drama' is '2'"),
-    "duplicate Id": (lambda rows: rows[5].update(Id="tt0000001"), r"line 7 \(Id tt0000001\): this Id appears more than once"),
-    "empty overview": (lambda rows: rows[2].update(Overview="  "), r"line 4 \(Id tt0000002\): empty Overview"),
-    "no genre": (lambda rows: rows[4].update({g: 0 for g in config.GENRES}), r"line 6 \(Id tt0000004\): no genre is set"),
-}
-
-
-@pytest.mark.parametrize("fault", list(CSV_FAULTS))
-def test_csv_faults_are_named_and_nothing_is_written(tmp_path, project, fault):
-    change, message = CSV_FAULTS[fault]
-    archive = bad_csv_case(tmp_path, project, change)
-    with pytest.raises(dataset.DatasetError, match=message) as error:
-        dataset.prepare(archive, progress=False, log=lambda *_: None)
-    assert "IMDB_overview_genres.csv" in str(error.value)
-    assert not (project / "data/processed").exists()
-    assert not (project / "data/splits.csv").exists()
-    assert not (project / "results").exists()
-
-
-def test_missing_columns_are_listed(tmp_path, project):
-    folder = write_dataset(tmp_path / "cols", film_rows(5))
-    table = pd.read_csv(folder / config.CSV_NAME).drop(columns=["Overview", "Western"])
-    table.to_csv(folder / config.CSV_NAME, index=False)
-    with pytest.raises(dataset.DatasetError, match=r"missing column\(s\) Overview, Western"):
-        dataset.prepare(folder, progress=False, log=lambda *_: None)
-
-
-def hostile_zip(tmp_path, name: str, link: bool = False):
-    archive = tmp_path / "hostile.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        bundle.writestr("Multimodal_IMDB_dataset/IMDB_overview_genres.csv", "Id\n")
-        entry = zipfile.ZipInfo(name)
-        if link:
-            entry.external_attr = (0o120777 << 16)
-        bundle.writestr(entry, "/etc/passwd" if link else "evil")
-    return archive
-
-
-@pytest.mark.parametrize("name, link, reason", [
-    ("../../escaped.txt", False, "climbs out of the folder"),
-    ("/tmp/filmgenre_absolute.txt", False, "has an absolute path"),
-    ("Multimodal_IMDB_dataset/Images/link.jpg", True, "is a symbolic link"),
-])
-def test_unsafe_zip_entries_are_refused_before_anything_is_written(tmp_path, project, name, link, reason):
-    archive = hostile_zip(tmp_path, name, link)
-    before = set(files_under(tmp_path))
-    with pytest.raises(dataset.DatasetError, match=reason):
-        dataset.prepare(archive, progress=False, log=lambda *_: None)
-    assert set(files_under(tmp_path)) == before  # nothing extracted, anywhere
-    assert not (tmp_path.parent / "escaped.txt").exists()
-
-
-def test_cli_reports_a_bad_source_with_exit_code_2(project, capsys):
-    assert cli.main(["prepare", "--source", str(project / "nowhere.zip"), "--quiet"]) == 2
-    error = capsys.readouterr().err
-    assert "nowhere.zip: no such file" in error and "--source" in error
-
-
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL_ZIP.exists(), reason=f"real dataset not at {REAL_ZIP}")
 def test_prepare_on_the_real_zip(project):
@@ -169,92 +100,3 @@ def test_prepare_on_the_real_zip(project):
     assert manifest["genre_counts"]["Drama"] == 3422
     # The seeded split is reproducible: made afresh, it equals the committed one.
     pd.testing.assert_frame_equal(pd.read_csv(project / "data/splits.csv"), pd.read_csv(REPO_SPLITS))
-
-
-def test_raw_posters_are_found_after_prepare_and_missing_data_is_named(project, tiny_zip):
-    assert dataset.raw_images() is None and dataset.raw_poster("tt0000001") is None
-    with pytest.raises(dataset.DatasetError, match="filmgenre prepare --source"):
-        dataset.raw_images(extract=True)
-    # The zip under data/raw, not yet extracted: only the encoder's call extracts it.
-    (project / "data/raw").mkdir(parents=True)
-    (project / "data/raw" / tiny_zip.name).write_bytes(tiny_zip.read_bytes())
-    assert dataset.raw_images() is None
-    images = dataset.raw_images(extract=True)
-    assert dataset.raw_images() == images
-    assert dataset.raw_poster("tt0000001") == images / "tt0000001.jpg"
-    assert dataset.raw_poster("tt0000007") is None  # the film whose poster is missing
-
-
-# --------------------------------------------------------------------------- hostile posters
-DECODED_BOMB_MIB = 20_000 * 20_000 * 3 / 2**20  # the bomb as RGB: 1,144 MiB
-
-
-def test_prepare_keeps_a_film_whose_poster_is_over_the_pixel_limit_without_decoding_it(tmp_path, poster_bomb):
-    folder = write_dataset(tmp_path / "source", film_rows(12), orphans=0)
-    (folder / "Images" / "tt0000003.jpg").write_bytes(poster_bomb.read_bytes())
-    archive = zip_folder(folder, tmp_path / "Multimodal_IMDB_dataset.zip")
-    root = tmp_path / "project"
-    finished, peak_mib = run_cli_measured(["prepare", "--source", str(archive)], root)
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    # The whole run (TensorFlow included) peaks below what this one poster takes decoded:
-    # it was never decoded (before the header check: 2,028 MiB).
-    assert peak_mib < DECODED_BOMB_MIB
-    manifest = json.loads((root / "data/processed/manifest_64.json").read_text())
-    assert manifest["posters_oversized"] == {"tt0000003": "20,000 x 20,000 pixels"}
-    assert manifest["poster_pixel_limit"] == config.MAX_POSTER_PIXELS
-    assert manifest["posters_used"] == 11 and manifest["posters_undecodable"] == []
-    films = pd.read_csv(root / "data/processed/films.csv", dtype={"Id": str})
-    assert len(films) == 12 and films.loc[films["has_poster"] == 0, "Id"].tolist() == ["tt0000003"]
-    summary = json.loads((root / "results/dataset.json").read_text())
-    assert summary["posters_skipped"] == ["tt0000003"]
-    assert (f"over the limit of {config.MAX_POSTER_PIXELS:,} pixels (config.MAX_POSTER_PIXELS) were not decoded: "
-            "tt0000003 (20,000 x 20,000 pixels)") in finished.stderr
-
-
-def test_the_poster_cache_holds_each_posters_decoded_pixels_unchanged(prepared):
-    """The header check only chooses which posters decode: each cached poster is, bit for bit,
-    what ``decode_poster`` makes of its file."""
-    import tensorflow as tf
-
-    _, ids, images = dataset.load_processed()
-    folder = dataset.locate_source(prepared / "data/raw/Multimodal_IMDB_dataset", prepared / "data/raw").images
-    for film_id, image in zip(ids, images):
-        expected = dataset.decode_poster(tf.io.read_file(str(folder / f"{film_id}.jpg")), 64).numpy()
-        np.testing.assert_array_equal(image, expected)
-
-
-def test_open_poster_reads_the_size_from_the_header_and_refuses_past_the_limit(tmp_path, monkeypatch):
-    import warnings
-
-    from PIL import Image
-
-    over = png_bomb(tmp_path / "over.png", 10_000, 10_000)  # 100,000,000 pixels: PIL itself only warns
-    with pytest.raises(dataset.PosterTooLarge, match=r"over\.png: 10,000 x 10,000 pixels, over the limit of "
-                                                     r"89,478,485 pixels for a poster"):
-        dataset.open_poster(over)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # PIL's own bomb warning must not fire: our limit is the one
-        with dataset.open_poster(png_bomb(tmp_path / "under.png", 9_000, 9_000)) as image:
-            assert image.size == (9_000, 9_000)
-    assert Image.MAX_IMAGE_PIXELS == config.MAX_POSTER_PIXELS  # PIL's default, restored after the header read
-
-    frames = [Image.new("RGB", (20, 20), colour) for colour in ("red", "green", "blue")]
-    frames[0].save(tmp_path / "animated.gif", save_all=True, append_images=frames[1:])
-    monkeypatch.setattr(config, "MAX_POSTER_PIXELS", 1_000)  # each frame fits, the three do not
-    with pytest.raises(dataset.PosterTooLarge, match=r"20 x 20 pixels x 3 frames, over the limit of 1,000"):
-        dataset.open_poster(tmp_path / "animated.gif")
-
-
-@pytest.mark.parametrize("make, message", [
-    (lambda path: path.write_bytes(b""), r"not a readable image \(empty, damaged"),
-    (lambda path: path.write_text("a text file"), r"not a readable image"),
-    (lambda path: path.mkdir(), r"a folder, not a file"),
-    (lambda path: None, r"no such file"),
-    (lambda path: __import__("PIL.Image").Image.new("RGB", (8, 8)).save(path, "TIFF"), r"a TIFF image, which the "
-                                                                                      r"models cannot read"),
-])
-def test_open_poster_says_what_is_wrong_with_a_file(tmp_path, make, message):
-    path = tmp_path / "poster.jpg"
-    make(path)
-    with pytest.raises(dataset.PosterError, match=rf"^{tmp_path}/poster\.jpg: {message}.*\. (Pass|Convert)"):
-        dataset.open_poster(path)

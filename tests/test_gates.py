@@ -20,7 +20,7 @@ def test_per_genre_averages_the_gate_over_each_genres_films_and_units():
 
 
 def test_learned_fusions_train_on_both_caches_and_evaluate_writes_the_gmus_gate_table(trainable):
-    from filmgenre import artifacts, evaluate, inputs, registry, tables, train
+    from filmgenre import artifacts, evaluate, inputs, registry, explain_tables, train
 
     stand_in_caches()  # the fusion's test, not the encoders'
     for name in ("gmu", "concat_fusion"):
@@ -37,7 +37,7 @@ def test_learned_fusions_train_on_both_caches_and_evaluate_writes_the_gmus_gate_
     assert metrics["models"]["gmu-limit96"]["reads"] == "poster_features+overview_features"
     table = gates.read_table("gmu-limit96")
     assert table["genre"].tolist() == config.GENRES
-    shown = tables.gate_per_genre("gmu-limit96")  # what the report reads: the genres with test films
+    shown = explain_tables.gate_per_genre("gmu-limit96")  # what the report reads: the genres with test films
     assert (shown["films"] > 0).all() and set(shown.index) < set(config.GENRES)
     assert shown["mean_gate"].between(0, 1).all() and shown["poster_units"].between(0, 1).all()
     test_labels = pd.read_csv(trainable / "results" / "gmu-limit96" / "predictions.csv").query("split == 'test'")

@@ -15,8 +15,6 @@ pypdf = pytest.importorskip("pypdf")
 
 from filmgenre.preview import render  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-
 DEMO = textwrap.dedent(
     '''\
     ---
@@ -113,9 +111,6 @@ def _raster_images(resources) -> int:
 
 
 def test_the_pdf_draws_figures_as_vectors_as_quartos_typst_does(demo):
-    assert render.figure_format({"format": {"typst": {}}}, "pdf") == "svg"
-    assert render.figure_format({"format": {"html": {}}}, "html") == "png"
-    assert render.figure_format({"format": {"typst": {"fig-format": "png"}}}, "pdf") == "png"
     page = pypdf.PdfReader(str(demo.outputs["pdf"])).pages[0]
     assert _raster_images(page.get("/Resources")) == 0, "no figure is a raster image"
     assert "Demo curve" in page.extract_text()
@@ -223,22 +218,6 @@ def test_error_true_cell_renders_its_traceback(tmp_path):
     result = render.render_document(qmd, formats="html", output_dir=tmp_path)
     html = result.outputs["html"].read_text(encoding="utf-8")
     assert "KeyError" in html and "tolerated" in html and "After." in html
-
-
-def test_project_config_and_render_list(tmp_path):
-    config = render.load_project(ROOT)
-    assert config["project"]["output-dir"] == "_output"
-    assert config["execute"]["freeze"] is False
-    assert "report/report.qmd" in config["project"]["render"]
-
-    (tmp_path / "_quarto.yml").write_text(
-        "project:\n  output-dir: _out\n  render:\n    - a.qmd\n    - sub/*.qmd\n    - '!sub/skip.qmd'\n",
-        encoding="utf-8")
-    (tmp_path / "sub").mkdir()
-    for name in ("a.qmd", "b.qmd", "sub/c.qmd", "sub/skip.qmd"):
-        (tmp_path / name).write_text("Hello.\n", encoding="utf-8")
-    assert render.project_documents(tmp_path) == [tmp_path / "a.qmd", tmp_path / "sub" / "c.qmd"]
-    assert render.default_output_dir(tmp_path / "sub" / "c.qmd") == tmp_path / "_out" / "sub"
 
 
 def test_report_fallback_and_quarto_choice(tmp_path, monkeypatch):

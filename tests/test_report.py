@@ -9,7 +9,7 @@ import pytest
 
 pypdf = pytest.importorskip("pypdf")
 
-from filmgenre import config, tables  # noqa: E402
+from filmgenre import config, explain_tables, tables  # noqa: E402
 from filmgenre.preview import qmd, render  # noqa: E402
 
 REPORT = config.ROOT / "report" / "report.qmd"
@@ -123,7 +123,7 @@ def test_prose_numbers_agree_with_the_tables_they_describe(rendered):
     assert published and (_number(published[1]), _number(published[2])) == (
         cell("fusion", "micro-F1"), cell("fusion", "macro-F1"))
     # the ablation: the CNN's margins over the prior and their intervals, as Table 2 shows them
-    ablation = tables.ablation_with_intervals()
+    ablation = explain_tables.ablation_with_intervals()
     cnn = ablation[ablation["model"] == "cnn"].iloc[0]  # the micro-F1 group comes first
     shown = re.search(r"the CNN's micro-F1 margin is ([+-]\d\.\d{3} \[[^]]*\]) on grayscale and "
                       r"([+-]\d\.\d{3} \[[^]]*\]) on shuffled posters", text)
@@ -138,7 +138,7 @@ def test_prose_numbers_agree_with_the_tables_they_describe(rendered):
     abstract = re.search(r"and by ([+-]\d\.\d{3}) \[[^]]*\] with genre names masked", text)
     assert leads and abstract and abstract[1] == leads[2]
     for found, overviews in zip(leads.groups(), ("original", "masked")):
-        assert _number(found) == round(tables.leakage_change(text_member, poster_member, overviews=overviews)["difference"], 3)
+        assert _number(found) == round(explain_tables.leakage_change(text_member, poster_member, overviews=overviews)["difference"], 3)
     bound = re.search(r"about (\d+)% of the text's lead", text)
     assert bound and abs(int(bound[1]) - 100 * (1 - _number(leads[2]) / _number(leads[1]))) <= 1
     # the seed spreads quoted for the fusion's members, and the gap of their seed means, are Table 1's

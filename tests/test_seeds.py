@@ -110,3 +110,38 @@ def test_a_seed_runs_rules_and_validation_scores_never_read_the_test_films(train
     for section in ("test", "test_macro_rule"):
         assert noisy[section]["rule"] == clean[section]["rule"]
     assert noisy["test"] != clean["test"]
+
+
+def test_the_late_fusion_over_seeds_chooses_each_weight_on_validation_and_scores_its_gain(monkeypatch):
+    """Each seed's fusion of its members' runs: the weight is the validation choice (so noise in the
+    test labels changes no weight) and the gain is the fused run's score minus the text run's."""
+    import types
+
+    import numpy as np
+
+    from filmgenre import fusion
+
+    rng = np.random.default_rng(0)
+    labels = {split: (rng.random((n, 25)) < 0.15).astype(np.int8) for split, n in (("train", 4), ("val", 80), ("test", 120))}
+
+    def member(seed, name):  # probabilities that carry some signal, differently per seed and member
+        noise = np.random.default_rng(seed * 10 + len(name))
+        return {split: predictions.quantise(np.clip(0.5 * labels[split] + 0.6 * noise.random(labels[split].shape), 0, 1))
+                for split in predictions.SPLITS}
+
+    monkeypatch.setattr(seeds, "evaluation_films", lambda split, image_size: types.SimpleNamespace(labels=labels[split]))
+    monkeypatch.setattr(seeds, "trained_run", lambda name, seed: (name, seed))
+    monkeypatch.setattr(seeds, "probabilities_of", lambda name, run, films: member(run[1], name))
+    found = seeds.late_fusion("effnet_head", "minilm_head", [1, 2], log=lambda line: None)
+    assert [run["seed"] for run in found["runs"]] == [1, 2]
+    for run in found["runs"]:
+        poster, text = member(run["seed"], "effnet_head"), member(run["seed"], "minilm_head")
+        assert run["weight"] == fusion.choose_weight(poster["val"], text["val"], labels["val"])[0]
+        films = {split: types.SimpleNamespace(labels=labels[split]) for split in predictions.SPLITS}
+        alone = seeds.scores_under_rules(text, films)
+        assert run["text"] == alone
+        assert run["gain"]["test"]["f1_micro"] == pytest.approx(run["fusion"]["test"]["f1_micro"] - alone["test"]["f1_micro"])
+    labels["test"] = rng.permutation(labels["test"])  # test labels scrambled: no weight may change
+    noisy = seeds.late_fusion("effnet_head", "minilm_head", [1, 2], log=lambda line: None)
+    assert [r["weight"] for r in noisy["runs"]] == [r["weight"] for r in found["runs"]]
+    assert noisy["runs"][0]["fusion"]["test"] != found["runs"][0]["fusion"]["test"]

@@ -1,12 +1,10 @@
 """The report's tables read the committed results and agree with metrics.json."""
 
 import json
-import re
 
-import pandas as pd
 import pytest
 
-from filmgenre import config, tables
+from filmgenre import config, seed_tables, tables
 
 METRICS = json.loads((config.ROOT / "results" / "metrics.json").read_text())
 
@@ -53,44 +51,6 @@ def test_the_false_positive_table_counts_films_given_a_genre_they_do_not_have():
     for genre in table.columns:  # the films of one true genre wrongly called h are some of those called h
         assert 0 < table[genre].sum() and table[genre].max() <= wrong[genre]
     assert all(table.loc[label, genre] == 0 for label, genre in rows.items() if genre in table.columns)
-
-
-def test_ablation_margins_are_the_scores_minus_the_priors():
-    margins = tables.ablation_margins()
-    scores = tables.ablation()
-    prior = METRICS["models"]["prior"]["test"]
-    assert margins.loc["cnn", "shuffled"] == pytest.approx(scores.loc["cnn", "shuffled"] - prior["f1_micro"], abs=2e-5)
-    assert list(margins.columns) == ["original", "grayscale", "shuffled"]
-    ap = tables.ablation_margins("macro-AP")
-    assert ap.loc["cnn", "original"] == pytest.approx(
-        tables.ablation("macro-AP").loc["cnn", "original"] - prior["average_precision_macro_fixed"], abs=2e-5)
-
-
-def test_the_ablation_table_gives_each_margin_inside_its_interval_in_one_group_per_score():
-    table = tables.ablation_with_intervals()
-    raw = tables.explain("ablation")
-    models = list(dict.fromkeys(raw["model"]))
-    assert [label for label in table.index if label] == ["micro-F1", "macro-AP"]
-    assert table["model"].tolist() == models * 2 and list(table.columns[1:]) == list(dict.fromkeys(raw["posters"]))
-    for cell in table.iloc[:, 1:].to_numpy().ravel():
-        middle, low, high = (float(v.replace("\u2212", "-")) for v in re.findall(r"[+\u2212]\d\.\d{3}", cell))
-        assert low <= middle <= high
-    shuffled_ap = table.iloc[len(models):].set_index("model").at["cnn", "shuffled"]
-    found = raw.set_index(["model", "posters"]).loc[("cnn", "shuffled")]
-    assert shuffled_ap.startswith(tables.number(found["macro-AP margin"], sign=True))
-
-
-def test_word_lists_rank_only_words_above_the_floor_and_show_the_top_ones():
-    lists = tables.word_lists(["lstm"], top=3)
-    floor = tables.explain_summary()["word_min_count"]
-    for cell in lists["lstm: words that raise it (films)"]:
-        counts = [int(n) for n in re.findall(r"\((\d+)\)", cell)]
-        assert 0 < len(counts) <= 3 and min(counts) >= floor
-
-
-def test_self_named_genres_are_found_through_words_made_from_the_name():
-    lists = pd.DataFrame({"words": ["romantic (12), love (40)", "ghost (11)"]}, index=["Romance", "Horror"])
-    assert tables.self_named(lists) == ["Romance"]
 
 
 def test_per_genre_tables_keep_na_as_a_genre_and_skip_empty_genres():
@@ -144,7 +104,7 @@ def test_the_results_table_shows_every_model_grouped_with_its_intervals_and_seed
     groups = [tables.group(name) for name in table.index]
     assert groups == sorted(groups, key=["baselines", "assignment", "ours"].index)
     assert tables.group("prior") == "baselines" and tables.group("lstm") == "assignment"
-    seeds = tables.seeds()["models"]["cnn"]["summary"]["test"]["f1_micro"]
+    seeds = seed_tables.seeds()["models"]["cnn"]["summary"]["test"]["f1_micro"]
     assert table.loc["cnn", "micro-F1, seeds"] == f"{seeds['mean']:.3f}\u00a0±\u00a0{seeds['sd']:.3f}"
 
 

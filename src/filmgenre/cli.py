@@ -1,18 +1,16 @@
 """`filmgenre`: one command per stage of the study (prepare, train, evaluate, report, ...).
 
-Each subcommand is a thin shell over one module's function: argument parsing here, the
-work there, so the tests and the Quarto documents call the same code as the CLI.
+Here the command line itself: the parser (every subcommand's arguments and help) and ``main``,
+which runs a subcommand, turns a ``FilmgenreError`` into one line and exit status 2, and ends
+each stage of `make all` with its cost. What each subcommand does is in ``commands``.
 """
 
 import argparse
-import os
 import resource
 import sys
 import time
-from pathlib import Path
 
-from filmgenre import FilmgenreError, config, quiet
-
+from filmgenre import FilmgenreError, commands, config, quiet
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,184 +43,6 @@ def _section_list() -> str:
     return "sections (--only): " + ", ".join(SECTIONS)
 
 
-def known_models(names: list[str] | None) -> list[str] | None:
-    """``names`` (None: the command's default), each checked against ``registry.MODELS``."""
-    from filmgenre.registry import MODELS
-
-    for name in names or ():
-        if name not in MODELS:
-            raise FilmgenreError(f"unknown model {name!r}: choose from {', '.join(MODELS)}")
-    return names
-
-
-def _prepare(args) -> None:
-    from filmgenre import dataset
-
-    dataset.prepare(Path(args.source), image_size=args.image_size, progress=not args.quiet)
-
-
-def _vocab(args) -> None:
-    from filmgenre import features
-
-    vocabulary = features.train_vocabulary(max_tokens=args.size)
-    print(f"{len(vocabulary)} tokens; the first {args.first}:")
-    print(" ".join(vocabulary[: args.first]))
-
-
-def _encode(args) -> None:
-    from filmgenre.encoders import cache
-
-    for reads in args.inputs:
-        if reads not in cache.ENCODERS:
-            raise FilmgenreError(f"unknown encoder input '{reads}': choose from {', '.join(cache.ENCODERS)}.")
-    for reads in args.inputs or list(cache.ENCODERS):
-        cache.embeddings(reads, progress=not args.quiet)
-
-
-def _keys(args) -> None:
-    from filmgenre import stamps
-
-    stamps.write_keys()
-
-
-def _train(args) -> None:
-    from filmgenre import train
-    from filmgenre.registry import MODELS
-
-    known_models([args.model])
-    train.use_threads_per_op(MODELS[args.model].threads_per_op if args.threads_per_op is None else args.threads_per_op)
-    train.train(args.model, epochs=args.epochs, seed=args.seed, limit=args.limit, batch_size=args.batch_size,
-                mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, strategy=args.strategy,
-                out=args.out, class_weight=args.class_weight)
-
-
-def _evaluate(args) -> None:
-    from filmgenre import artifacts, evaluate, fusion, provenance, uncertainty
-
-    if args.check:
-        from filmgenre import figure_index
-
-        metrics = artifacts.read_metrics(required=True)
-        stale, figures = provenance.stale(metrics), {**figure_index.stale(), **{
-            f"table {key}": reasons for key, reasons in figure_index.stale_tables().items()}}
-        for name, reasons in stale.items():
-            print(f"{name}: stale ({'; '.join(reasons)})")
-        for name in provenance.committed_only(metrics):
-            print(f"{name}: committed result, not retrained by `make all` (`make extras` retrains it)")
-        for name, reasons in figures.items():
-            print(f"{'' if name.startswith('table ') else 'figure '}{name}: stale ({'; '.join(reasons)})")
-        if stale or figures:
-            raise FilmgenreError("some results are stale: run `filmgenre evaluate` (or `make all`)" if stale else
-                                 "some figures or tables are stale: run `filmgenre report` (or `make report`)")
-        print("results/metrics.json matches its inputs; every figure and table matches the results it was drawn from")
-        return
-    if args.from_predictions:
-        evaluate.rescore_all()
-    else:
-        evaluate.evaluate_all(args.names or None)
-    fusion.fuse_best()
-    uncertainty.add_to_metrics(resamples=args.resamples)
-
-
-def _diff(args) -> None:
-    from filmgenre import diff
-
-    if args.summary:  # the end of `make all`, also where nothing can be compared (no git, no results)
-        try:
-            print(diff.run(args.rev, "summary"))
-        except diff.DiffError as error:
-            print(f"diff against {args.rev}: not compared: {error}")
-        return
-    print(diff.run(args.rev, "md" if args.md else "json" if args.json else "text"))
-
-
-def _figures(args) -> None:
-    from filmgenre import figure_index
-
-    found = {name: entry for wanted in args.figures for name, entry in figure_index.find(wanted).items()}
-    if args.figures and not found:
-        raise FilmgenreError(f"no figure {args.figures[0]!r} in {figure_index.index_path()}: give a figure's name, "
-                             "label or file (`filmgenre figures` lists them; `make report` draws them)")
-    stale = figure_index.stale()
-    for name, entry in (found or figure_index.entries()).items():
-        print(f"{name} ({entry.get('label') or 'no label'}){' STALE: ' + '; '.join(stale[name]) if name in stale else ''}"
-              f"\n  {figure_index.describe(name, entry, code=str)}")
-
-
-def _seeds(args) -> None:
-    from filmgenre import seeds
-
-    seeds.run(known_models(args.models), seeds=args.seeds, epochs=args.epochs, class_weight=args.class_weight)
-
-
-def _predict(args) -> None:
-    import json
-
-    from filmgenre import predict
-
-    result = predict.predict(poster=args.poster, overview=args.overview, film_id=args.id, top=args.top,
-                             names=known_models(args.model))
-    print(json.dumps(result, indent=2) if args.json else predict.format_text(result))
-
-
-def _bench(args) -> None:
-    from filmgenre.bench import command as bench
-
-    if args.stages:
-        from filmgenre.bench import stagecpu
-
-        stagecpu.bench_stages(args.stages, args.data, full=args.full)
-    elif args.make_all:
-        bench.bench_make_all(args.data, repeats=args.repeats or 1)
-    else:
-        unknown = sorted(set(args.only or ()) - set(bench.SECTIONS))
-        if unknown:
-            raise FilmgenreError(f"unknown bench section {unknown[0]!r}: choose from {', '.join(bench.SECTIONS)}")
-        bench.run(quick=args.quick, only=args.only, repeats=args.repeats, model_names=known_models(args.model))
-
-
-def _explain(args) -> None:
-    from filmgenre import explain
-
-    explain.run(posters=args.posters, texts=args.texts, occlusion_films=args.occlusion_films, name_leakage=not args.no_leakage,
-                word_films=args.word_films)
-
-
-def _report(args) -> None:
-    from filmgenre import artifacts
-    from filmgenre.explain import SUMMARY_FIX
-    from filmgenre.preview import render
-
-    metrics = artifacts.read_metrics(required=True)  # the documents read it: a bad one is named here, not in a notebook
-    artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
-    _check_fusion_members_have_seeds(metrics)
-
-    for output in render.report(config.ROOT, quarto=args.quarto):
-        print(os.path.relpath(output))  # where it is from here: _output/report/report.pdf from the project
-    _readme(args)
-
-
-def _check_fusion_members_have_seeds(metrics: dict) -> None:
-    """The report weighs the fusion's two members against their other seeds' runs: a member new to
-    the registry has none yet, which is said here in one line rather than as a notebook traceback."""
-    from filmgenre import files
-
-    members = (metrics["models"].get("fusion") or {}).get("fusion") or {}
-    path = config.paths().results / "seeds.json"
-    seeded = files.read_json(path, default={}).get("models", {})
-    missing = [name for name in (members.get("text"), members.get("poster")) if name and name not in seeded]
-    if missing:
-        raise FilmgenreError(f"{path}: no other-seed runs of {', '.join(missing)}, the fusion's member the report "
-                             f"weighs against its seeds: run `filmgenre seeds --models {' '.join(missing)}`, then `make report`")
-
-
-def _readme(args) -> None:
-    from filmgenre import readme
-
-    if readme.update():
-        print("README.md: results and goals tables rewritten from results/metrics.json, seeds.json and bench.json")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="filmgenre",
@@ -232,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's start-up lines (hidden by default on standard error: on a machine "
                         "without a GPU they include an E-level cuInit line that is no error)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    prepare = commands.add_parser(
+    prepare = subcommands.add_parser(
         "prepare",
         help="validate the dataset, cache resized posters, make the split",
         description="Extract (safely) and validate Multimodal_IMDB_dataset.zip, decode and resize every "
@@ -246,18 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--image-size", type=int, default=config.IMAGE_SIZE,
                          help="side in pixels of the cached square posters (default: %(default)s)")
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
-    prepare.set_defaults(run=_prepare)
+    prepare.set_defaults(run=commands.prepare)
 
-    vocab = commands.add_parser(
+    vocab = subcommands.add_parser(
         "vocab", help="print the first words of the overview vocabulary",
         description="Adapt the TextVectorization encoder on the training overviews and print its "
         "vocabulary, most frequent first ('' is padding, [UNK] the out-of-vocabulary token).",
     )
     vocab.add_argument("--first", type=int, default=200, help="how many tokens to print (default: %(default)s)")
     vocab.add_argument("--size", type=int, default=config.VOCAB_SIZE, help="vocabulary size (default: %(default)s)")
-    vocab.set_defaults(run=_vocab)
+    vocab.set_defaults(run=commands.vocab)
 
-    encode = commands.add_parser(
+    encode = subcommands.add_parser(
         "encode", help="embed every film with the pretrained encoders (cached in data/processed/)",
         description="Run the pretrained encoders over every prepared film once: EfficientNet-Lite0 "
         "(ImageNet) over the original posters at 224 px -> 1280 features (poster_features), "
@@ -269,18 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="poster_features and/or overview_features (default: both)")
     encode.add_argument("--quiet", action="store_true", help="no progress line")
-    encode.set_defaults(run=_encode)
+    encode.set_defaults(run=commands.encode)
 
-    keys = commands.add_parser(
+    keys = subcommands.add_parser(
         "keys", help="write the build keys `make` reads: which models and encoder caches must rebuild",
         description="Hash what each model is built from (its registry entry, the code it runs, its input, "
         "the split) and what each encoder cache is built from (weights, code, prepared films) into stamp "
         "files under models/keys/ and data/processed/keys/, rewriting a stamp only when its key changed "
         "and saying what changed. Every `make` (and `make -n`) runs it first.",
     )
-    keys.set_defaults(run=_keys)
+    keys.set_defaults(run=commands.keys)
 
-    train = commands.add_parser(
+    train = subcommands.add_parser(
         "train", help="train one model (best checkpoint on validation loss, resumable)",
         description="Train a model on the training split, validating on the validation split (never "
         "test). Writes models/RUN.keras and results/RUN/{history.csv,train.json}; RUN is the model's "
@@ -311,11 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads-per-op", type=int, metavar="N",
                        help="threads each TensorFlow op may use, 0 for TensorFlow's default (one per core); "
                        "default: the model's (lstm 1: its two directions' loops already fill two cores)")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=commands.train)
 
     from filmgenre.uncertainty import RESAMPLES
 
-    evaluate = commands.add_parser(
+    evaluate = subcommands.add_parser(
         "evaluate", help="test metrics, per-genre tables and confusion matrices of every model and baseline",
         description="For every trained model (models/*.keras) and every baseline (prior, tfidf_logreg, "
         "poster_histogram): predict the validation and test films, choose the decision rule on "
@@ -338,9 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "metrics.json from its results/NAME/predictions.csv (no model file needed)")
     evaluate.add_argument("--resamples", type=int, default=RESAMPLES, metavar="N",
                           help="bootstrap resamples of the test films (default: %(default)s)")
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=commands.evaluate)
 
-    diff = commands.add_parser(
+    diff = subcommands.add_parser(
         "diff", help="what a rerun changed: every model's scores against the committed results, beyond noise or not",
         description="Compare results/metrics.json of the working tree with the one committed at REV "
         "(default HEAD: after `make all`, what the rerun changed). For every model, its validation and "
@@ -362,9 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--summary", action="store_true",
                        help="a few lines: how many scores moved beyond noise, and which (what `make all` ends "
                        "with; exit 0 even where nothing can be compared, saying why)")
-    diff.set_defaults(run=_diff)
+    diff.set_defaults(run=commands.diff)
 
-    figures = commands.add_parser(
+    figures = subcommands.add_parser(
         "figures", help="where a figure comes from: the function, results files, commit and date that drew it",
         description="Print the provenance of the figures in report/figures/ (from report/figures/index.json, "
         "written as the report and the analysis draw them): each figure's files, the plotting function, the "
@@ -373,11 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
         "a figure file elsewhere is found by its SHA-256. With no argument: every figure.",
     )
     figures.add_argument("figures", nargs="*", metavar="FIGURE", help="a figure's name, label or file")
-    figures.set_defaults(run=_figures)
+    figures.set_defaults(run=commands.figures)
 
     from filmgenre.seeds import SEEDS
 
-    seeds = commands.add_parser(
+    seeds = subcommands.add_parser(
         "seeds", help="retrain models with other seeds: how much the test scores move (results/seeds.json)",
         description="Train each model again with each seed (into logs/seeds/MODEL-seedS/, never over the "
         "committed run), choose its decision rules on validation as `evaluate` does, and record its test "
@@ -394,9 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.add_argument("--class-weight", action="store_true",
                        help="train with `train --class-weight`; recorded as MODEL+class_weight (with --seeds 42, "
                        "the committed run's seed, its validation scores compare with the committed run's)")
-    seeds.set_defaults(run=_seeds)
+    seeds.set_defaults(run=commands.seeds)
 
-    predict = commands.add_parser(
+    predict = subcommands.add_parser(
         "predict", help="the genres each trained model gives a poster and/or an overview",
         description="Classify one film with every trained model that reads what is given (a poster, an "
         "overview, or both): each model's most probable genres and the genres its decision rule (chosen "
@@ -412,9 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", action="append", metavar="MODEL",
                          help="only this model (repeatable; default: every trained model)")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
-    predict.set_defaults(run=_predict)
+    predict.set_defaults(run=commands.predict)
 
-    bench = commands.add_parser(
+    bench = subcommands.add_parser(
         "bench", help="measure the input pipelines, training and inference speed into results/bench.json",
         description="Time the poster pipeline (course chain vs cached vs in-memory), JPEG decoding, "
         "the input-pipeline overhead of a CNN epoch, LSTM epochs with fixed vs per-batch padding, "
@@ -437,9 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--full", action="store_true", help="with --stages: run every training to its end")
     bench.add_argument("--data", default=str(config.paths().default_source),
                        help="the dataset zip for --make-all and --stages (default: %(default)s)")
-    bench.set_defaults(run=_bench)
+    bench.set_defaults(run=commands.bench)
 
-    explain = commands.add_parser(
+    explain = subcommands.add_parser(
         "explain", help="evidence of what the models use: occlusion, poster ablations, word attribution, calibration, "
         "genre names in the overviews",
         description="On the test films: occlusion sensitivity and test scores on grayscale and pixel-shuffled "
@@ -464,9 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "re-score the text models on masked overviews, about 2 CPU-minutes)")
     explain.add_argument("--word-films", type=int, metavar="N",
                          help="only the first N test overviews for the word attribution (default: all)")
-    explain.set_defaults(run=_explain)
+    explain.set_defaults(run=commands.explain)
 
-    report = commands.add_parser(
+    report = subcommands.add_parser(
         "report", help="render the report and the analysis (PDF and HTML) from results/",
         description="Execute and render report/report.qmd (PDF via Typst, and HTML) and analysis/*.qmd "
         "(HTML) into _output/, reading only results/, and rewrite README.md's results table. Uses Quarto when it is on PATH; otherwise a "
@@ -474,16 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--quarto", choices=["auto", "always", "never"], default="auto",
                         help="auto: Quarto if installed, else the preview renderer (default: %(default)s)")
-    report.set_defaults(run=_report)
+    report.set_defaults(run=commands.report)
 
-    readme = commands.add_parser(
+    readme = subcommands.add_parser(
         "readme", help="rewrite README.md's results and goals tables from results/ (the report stage does too)",
         description="Replace the table between README.md's results-table markers with every entry of "
         "results/metrics.json: test scores under the rules chosen on validation; and the table between its "
         "goals-table markers with issue 21's goals on seed means (results/seeds.json) and on the stage "
         "bench (results/bench.json). A test keeps the committed README in step with the committed results.",
     )
-    readme.set_defaults(run=_readme)
+    readme.set_defaults(run=commands.readme)
     return parser
 
 

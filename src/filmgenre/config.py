@@ -75,7 +75,7 @@ PUBLISHED = {"dataset": "MM-IMDb", "films": 25959, "genres": 23, "model": "GMU",
 IMAGE_SIZE = 64
 # The most pixels (width x height, times the frames of an animation) a poster file may have:
 # Pillow's own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), about 268 MB as RGB.
-# Read from the file's header; a larger poster is never decoded (``dataset.open_poster``).
+# Read from the file's header; a larger poster is never decoded (``posters.open_poster``).
 MAX_POSTER_PIXELS = 89_478_485
 BATCH_SIZE = 64
 VOCAB_SIZE = 10_000

@@ -11,7 +11,7 @@ measured side by side by `filmgenre bench --stages`. Like ``tables``, nothing he
 
 import pandas as pd
 
-from filmgenre import config, registry, tables
+from filmgenre import inputs, registry, tables
 
 SCORE_GOALS = {"posters": (0.56, 0.34), "overviews": (0.64, 0.50), "posters+overviews": (0.66, 0.55)}
 ADDED_STAGE_TO_SPEC_CNN = 1.0  # each stage the issue adds costs at most the spec CNN's training
@@ -27,7 +27,7 @@ def score_goals() -> pd.DataFrame:
     rows = []
     for name, entry in tables.seeds()["models"].items():
         spec = registry.MODELS.get(entry.get("model", name))
-        reads = config.MODALITY[spec.reads] if spec else None
+        reads = inputs.modality(spec) if spec else None
         if entry.get("class_weight") or reads not in SCORE_GOALS or len(entry["runs"]) < 2:
             continue
         micro, macro = entry["summary"]["test"]["f1_micro"], entry["summary"]["test_macro_rule"]["f1_macro"]

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from filmgenre import config, dataset, figure_index, tables  # noqa: E402
+from filmgenre import config, dataset, explain_tables, figure_index, posters, rawdata, tables  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
 figure_index.watch(__file__)  # the results files each function below reads are noted for its figure
@@ -167,13 +167,13 @@ def _marked(top3: str, true_genres: set[str]) -> str:
 def _poster_pixels(film_id: str) -> np.ndarray | None:
     """The film's original poster at full resolution, or ``None`` when it is not under data/raw
     or ``prepare`` could not use it either (``open_poster`` refuses it before decoding)."""
-    path = dataset.raw_poster(film_id)
+    path = rawdata.raw_poster(film_id)
     if path is None:
         return None
     try:
-        with dataset.open_poster(path) as image:
+        with posters.open_poster(path) as image:
             return np.asarray(image.convert("RGB"))
-    except (dataset.PosterError, OSError):
+    except (posters.PosterError, OSError):
         return None
 
 
@@ -229,7 +229,7 @@ def occlusion(models=None, width: float = 7.0):
     probability of each poster's top genre when a square of it is occluded (results/explain/occlusion.csv); below,
     where the dataset and the example maps are on this machine, the maps of a few test posters per
     genre (the drop in that genre's probability) over the posters as the model saw them."""
-    regions = tables.explain("occlusion")
+    regions = explain_tables.explain("occlusion")
     models = list(dict.fromkeys(regions["model"])) if models is None else list(models)
     examples = _occlusion_examples(models)
     rows, columns = (1, 1) if not examples else max(
@@ -279,9 +279,9 @@ def _occlusion_examples(models) -> dict:
             if f"{name}/maps" not in arrays.files:
                 continue
             ids, maps = arrays[f"{name}/ids"].astype(str), arrays[f"{name}/maps"]
-            posters = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
-            if len(posters) == len(ids):
-                found[name] = (ids, arrays[f"{name}/genres"], maps, posters)
+            images = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
+            if len(images) == len(ids):
+                found[name] = (ids, arrays[f"{name}/genres"], maps, images)
     return found
 
 
@@ -289,9 +289,9 @@ def calibration(models=None, columns: int = 3, width: float = 7.0, aspect: float
     """Reliability diagrams: per probability bin, the observed share of true genres against the mean
     predicted probability (results/explain/calibration.csv); dot area grows with the pairs in the bin.
     ``name``: the file name, so a selection of models does not overwrite the figure of all of them."""
-    bins = tables.explain("calibration")
+    bins = explain_tables.explain("calibration")
     models = list(dict.fromkeys(bins["model"])) if models is None else list(models)
-    pooled, per_genre = tables.calibration_errors(), tables.calibration_errors("ece_genre_mean")
+    pooled, per_genre = explain_tables.calibration_errors(), explain_tables.calibration_errors("ece_genre_mean")
     rows = int(np.ceil(len(models) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(width, width / columns * aspect * rows), squeeze=False,
                                 sharex=True, sharey=True)
@@ -316,7 +316,7 @@ def calibration(models=None, columns: int = 3, width: float = 7.0, aspect: float
 def word_attribution(model: str = "lstm", genres=None, top: int = 6, columns: int = 4, width: float = 7.0):
     """The words whose removal lowers each genre's probability most for one text model
     (leave-one-word-out, mean over the test overviews holding the word; results/explain/words.csv)."""
-    words = tables.explain("words")
+    words = explain_tables.explain("words")
     words = words[(words["model"] == model) & (words["rank"] <= top)]
     genres = list(dict.fromkeys(words["genre"])) if genres is None else list(genres)
     rows = int(np.ceil(len(genres) / columns))

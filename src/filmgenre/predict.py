@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from filmgenre import FilmgenreError, artifacts, config, dataset, files, fusion, inputs, predictions, registry
+from filmgenre import FilmgenreError, artifacts, config, dataset, files, fusion, inputs, posters, predictions, rawdata, registry
 from filmgenre.rules import apply_rule, describe_rule
 
 
@@ -64,26 +64,26 @@ def film_inputs(film_id: str) -> Inputs:
                            f"(Ids look like {films['Id'].iloc[0]}).")
     row = row.iloc[0]
     has_poster = bool(row["has_poster"])
-    return Inputs(poster=dataset.raw_poster(row["Id"]) if has_poster else None, overview=row["Overview"],
+    return Inputs(poster=rawdata.raw_poster(row["Id"]) if has_poster else None, overview=row["Overview"],
                   film_id=row["Id"], true_genres=[g for g in config.GENRES if row[g]], film_has_poster=has_poster)
 
 
 def poster_pixels(poster: Path, image_size: int) -> np.ndarray:
-    """A poster file decoded as ``prepare`` decodes it (``dataset.decode_poster``): uint8, size x size x 3.
+    """A poster file decoded as ``prepare`` decodes it (``posters.decode_poster``): uint8, size x size x 3.
 
-    Its header is checked first (``dataset.open_poster``), so an oversized image is never
+    Its header is checked first (``posters.open_poster``), so an oversized image is never
     decoded; every failure is one line in the user's words, without TensorFlow's op text.
     """
     import tensorflow as tf
 
     try:
-        dataset.open_poster(poster).close()
-    except dataset.PosterError as error:
+        posters.open_poster(poster).close()
+    except posters.PosterError as error:
         raise PredictError(str(error)) from None
     try:
-        return dataset.decode_poster(tf.io.read_file(str(poster)), image_size).numpy()
+        return posters.decode_poster(tf.io.read_file(str(poster)), image_size).numpy()
     except tf.errors.OpError:
-        raise PredictError(str(dataset.damaged_poster(poster))) from None
+        raise PredictError(str(posters.damaged_poster(poster))) from None
 
 
 def film_pixels(inputs: Inputs, image_size: int) -> np.ndarray:
@@ -120,7 +120,7 @@ def model_probabilities(name: str, given: Inputs, vectors: inputs.EncoderSource)
         batch = inputs.one_film(spec, lambda size: film_pixels(given, size), given.overview, given.film_id,
                                 given.poster, vectors)
     except OSError:  # PIL: the header read, the pixels did not
-        raise PredictError(str(dataset.damaged_poster(given.poster))) from None
+        raise PredictError(str(posters.damaged_poster(given.poster))) from None
     if batch is None:
         raise PredictError(f"{given.film_id}: not in the {spec.reads} cache and no poster file under data/raw. "
                            "Run `filmgenre encode` first.")

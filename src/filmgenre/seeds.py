@@ -5,8 +5,9 @@ the order of the training films, and a model trained with another seed scores a 
 differently on the same test films. Here each model is trained again with a few seeds
 (``logs/seeds/<model>-seed<S>/``, never over the committed run), each run gets its own
 decision rules chosen on validation, exactly as ``filmgenre evaluate`` does, and its test
-scores go to ``results/seeds.json`` with their mean and standard deviation per model, and
-the scores of the runs' averaged probabilities (``ensemble``).
+scores go to ``results/seeds.json`` with their mean and standard deviation per model, the
+scores of the runs' averaged probabilities (``ensemble``), and the late fusion rebuilt from
+each seed's runs of its two members (``late_fusion``).
 
 The file is rewritten (atomically) after every run and a run already recorded is skipped,
 so an interrupted stage resumes where it stopped. Training is deterministic on one
@@ -46,18 +47,25 @@ def default_models(metrics: dict) -> list[str]:
     return list(dict.fromkeys([*SPEC_MODELS, *(name for name in best if name)]))
 
 
-def score_run(name: str, seed: int, films: dict, epochs: int | None = None, class_weight: bool = False) -> dict:
-    """Train ``name`` with ``seed`` (unless that run's model already exists) and score it.
-
-    The decision rules (micro and macro objective) are chosen on the run's own validation
-    predictions, so a seed's score includes the variation of its rule.
-    """
+def trained_run(name: str, seed: int, epochs: int | None = None, class_weight: bool = False) -> Path:
+    """The model file of ``name`` trained with ``seed``, trained first if it is not there."""
     from filmgenre import train
 
     folder = run_folder(name + (CLASS_WEIGHT if class_weight else ""), seed)
     model_path = registry.model_path(name, folder)
     if not model_path.exists():
         train.train(name, seed=seed, epochs=epochs, out=folder, class_weight=class_weight)
+    return model_path
+
+
+def score_run(name: str, seed: int, films: dict, epochs: int | None = None, class_weight: bool = False) -> dict:
+    """Train ``name`` with ``seed`` (unless that run's model already exists) and score it.
+
+    The decision rules (micro and macro objective) are chosen on the run's own validation
+    predictions, so a seed's score includes the variation of its rule.
+    """
+    model_path = trained_run(name, seed, epochs, class_weight)
+    folder = model_path.parent.parent
     summary = artifacts.read_json(folder / "results" / name / "train.json",
                                   f"Delete {folder} and rerun `filmgenre seeds`: the run is trained again.")
     record = {"seed": seed, "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
@@ -99,6 +107,32 @@ def ensemble(name: str, variant: str, seeds: Sequence[int], films: dict) -> dict
     return {"seeds": list(seeds)} | scores_under_rules(mean, films)
 
 
+def late_fusion(poster: str, text: str, seeds: Sequence[int], log=print) -> dict:
+    """The late fusion rebuilt from each seed's runs of its two members, against the text member alone.
+
+    The fusion trains nothing (a weighted mean of two models' probabilities), so its gain over
+    the text model can be measured on every seed, not on the reported run alone: per seed the
+    poster weight and both rules are chosen on validation, as ``fusion.fuse_best`` does. Member
+    runs not on disk are trained (the heads cost about a minute each).
+    """
+    films = {name: {split: evaluation_films(split, registry.MODELS[name].image_size) for split in SPLITS}
+             for name in (poster, text)}
+    labels = films[text]["val"].labels.astype(np.int8)
+    runs = []
+    for seed in seeds:
+        log(f"late fusion seed {seed}: {poster} + {text} ...")
+        probabilities = {name: probabilities_of(name, trained_run(name, seed), films[name]) for name in (poster, text)}
+        weight, _ = fusion.choose_weight(probabilities[poster]["val"], probabilities[text]["val"], labels)
+        fused = {split: quantise(fusion.fuse(probabilities[poster][split], probabilities[text][split], weight))
+                 for split in SPLITS}
+        scores = {"fusion": scores_under_rules(fused, films[text]),
+                  "text": scores_under_rules(probabilities[text], films[text])}
+        runs.append({"seed": seed, "weight": weight, **scores, "gain": {
+            section: {metric: scores["fusion"][section][metric] - scores["text"][section][metric]
+                      for metric in ("f1_micro", "f1_macro")} for section in ("test", "test_macro_rule")}})
+    return {"poster": poster, "text": text, "runs": runs}
+
+
 def summarise(runs: list[dict]) -> dict:
     """Mean, sample standard deviation, minimum and maximum over the seeds, per reported score."""
     summary = {"seeds": [run["seed"] for run in runs]}
@@ -137,6 +171,10 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
         variant = name + (CLASS_WEIGHT if class_weight else "")
         entry = record["models"].setdefault(variant, {"runs": []})
         entry.update(model=name, class_weight=class_weight)  # what the variant is, for readers of the file
+        if name in metrics.get("models", {}):  # the reported run, as metrics.json has it now
+            single = metrics["models"][name]
+            entry["single_run"] = {"seed": config.SEED} | {
+                section: {m: single[section][m] for m in REPORTED[section]} for section in REPORTED}
         for seed in seeds:
             if any(run["seed"] == seed for run in entry["runs"]):
                 log(f"{variant} seed {seed}: already recorded, skipped")
@@ -147,10 +185,6 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
             result = score_run(name, seed, films, epochs, class_weight)
             entry["runs"] = sorted([*entry["runs"], result], key=lambda r: r["seed"])
             entry["summary"] = summarise(entry["runs"])
-            if name in metrics.get("models", {}):
-                single = metrics["models"][name]
-                entry["single_run"] = {"seed": config.SEED} | {
-                    section: {m: single[section][m] for m in REPORTED[section]} for section in REPORTED}
             files.write_json(seeds_path(), record)
             scores = entry["summary"]["test"]["f1_micro"]
             log(f"{variant} seed {seed}: test micro-F1 {result['test']['f1_micro']:.3f}; over "
@@ -162,5 +196,14 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
                 files.write_json(seeds_path(), record)
                 log(f"{variant}: the {len(recorded)} seeds' mean probabilities, test micro-F1 "
                     f"{averaged['test']['f1_micro']:.3f}, macro-F1 (macro rule) {averaged['test_macro_rule']['f1_macro']:.3f}")
+    members = metrics.get("models", {}).get(fusion.NAME, {}).get("fusion")
+    if members and not class_weight and {members["poster"], members["text"]} <= set(names):
+        recorded = record.get("late_fusion", {})
+        if (recorded.get("poster"), recorded.get("text"), [r["seed"] for r in recorded.get("runs", [])]) != (
+                members["poster"], members["text"], list(seeds)):
+            record["late_fusion"] = late_fusion(members["poster"], members["text"], seeds, log)
+            gains = [run["gain"]["test"]["f1_micro"] for run in record["late_fusion"]["runs"]]
+            log(f"late fusion over seeds {', '.join(map(str, seeds))}: test micro-F1 gain over "
+                f"{members['text']} {np.mean(gains):+.3f} (from {min(gains):+.3f} to {max(gains):+.3f})")
     files.write_json(seeds_path(), record)
     return record

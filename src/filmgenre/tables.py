@@ -1,7 +1,9 @@
 """The report's tables and numbers, read from the committed files in ``results/``.
 
 The Quarto documents never type a number: prose uses inline expressions over these
-functions, tables are these DataFrames. Nothing here needs the dataset.
+functions, tables are these DataFrames. Nothing here needs the dataset. This module holds the
+scores, comparisons and errors of ``metrics.json`` and how numbers are written; what the models
+read (``explain/``) is in ``explain_tables`` and training noise (``seeds.json``) in ``seed_tables``.
 """
 
 import json
@@ -13,31 +15,31 @@ from filmgenre import config, figure_index
 figure_index.record_tables(__file__)  # each tbl- cell of a rendered document: which results made it
 
 
-def _results():
+def results_folder():
     return config.paths().results
 
 
-def _json(name: str) -> dict:
-    path = _results() / name
+def read_result(name: str) -> dict:
+    path = results_folder() / name
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing. Run `make all` (or the stage that writes it) first.")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def dataset() -> dict:
-    return _json("dataset.json")
+    return read_result("dataset.json")
 
 
 def metrics() -> dict:
-    return _json("metrics.json")
+    return read_result("metrics.json")
 
 
 def bench() -> dict:
-    return _json("bench.json")
+    return read_result("bench.json")
 
 
 def training(name: str) -> dict:
-    return _json(f"{name}/train.json")
+    return read_result(f"{name}/train.json")
 
 
 def training_commits(names) -> dict[str, str]:
@@ -51,10 +53,10 @@ def training_commits(names) -> dict[str, str]:
 
 
 def history(name: str) -> pd.DataFrame:
-    return pd.read_csv(_results() / name / "history.csv")
+    return pd.read_csv(results_folder() / name / "history.csv")
 
 
-def _csv(path) -> pd.DataFrame:
+def read_table(path) -> pd.DataFrame:
     # "N/A" is a genre here, not a missing value.
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
@@ -86,7 +88,7 @@ def constant_prediction(name: str = "prior") -> list[str]:
 
 def always_predicted(name: str) -> dict[str, int]:
     """Genres ``name`` predicts for every test film, with that number of films."""
-    table = _csv(_results() / name / "per_genre.csv")
+    table = read_table(results_folder() / name / "per_genre.csv")
     films = metrics()["models"][name]["test"]["films"]
     return {genre: films for genre in table.loc[table["predicted"] == films, "genre"]}
 
@@ -110,7 +112,7 @@ def genre_order() -> list[str]:
 
 def per_genre(names=("cnn", "lstm")) -> pd.DataFrame:
     """Per-genre test precision, recall, F1 and AP of some models, one row per model and genre."""
-    frames = [_csv(_results() / name / "per_genre.csv").assign(model=name) for name in names]
+    frames = [read_table(results_folder() / name / "per_genre.csv").assign(model=name) for name in names]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -127,7 +129,7 @@ def per_genre_wide(names=("cnn", "lstm"), columns=("precision", "recall", "f1"))
 
 def confusion_genres(name: str) -> pd.DataFrame:
     """Of the test films of each true genre (rows), the share predicted as each genre (columns)."""
-    matrix = _csv(_results() / name / "confusion_genres.csv").set_index("genre")
+    matrix = read_table(results_folder() / name / "confusion_genres.csv").set_index("genre")
     present = [g for g in matrix.index if matrix.loc[g].notna().any() and matrix.loc[g].sum() > 0]
     return matrix.loc[present, present]
 
@@ -135,7 +137,7 @@ def confusion_genres(name: str) -> pd.DataFrame:
 def false_positives(name: str, min_films: int = 1) -> pd.DataFrame:
     """Films of each true genre (rows, with at least ``min_films`` test films, labelled with that
     number) predicted as a genre they do not have (columns with at least one such film)."""
-    table = _csv(_results() / name / "false_positives.csv").set_index("genre")
+    table = read_table(results_folder() / name / "false_positives.csv").set_index("genre")
     rows = [g for g in genre_order() if g in table.index and table.at[g, "films"] >= min_films]
     counts = table.loc[rows].drop(columns="films")
     counts = counts[[g for g in genre_order() if g in counts.columns and counts[g].sum() > 0]]
@@ -145,11 +147,11 @@ def false_positives(name: str, min_films: int = 1) -> pd.DataFrame:
 
 def wrong_calls(name: str) -> pd.Series:
     """Per predicted genre, the test films given it although it is not theirs (false positives)."""
-    return _csv(_results() / name / "confusion_per_genre.csv").set_index("genre")["fp"]
+    return read_table(results_folder() / name / "confusion_per_genre.csv").set_index("genre")["fp"]
 
 
 def samples(name: str = "samples.csv") -> pd.DataFrame:
-    return _csv(_results() / name)
+    return read_table(results_folder() / name)
 
 
 def agreement(pair: str = "cnn_vs_lstm") -> dict:
@@ -225,7 +227,7 @@ def training_summary(names) -> pd.DataFrame:
 def trained_models() -> list[str]:
     """Models with a committed training run, in the order of metrics.json."""
     return [name for name, entry in metrics()["models"].items()
-            if entry["kind"] == "model" and (_results() / name / "train.json").exists()]
+            if entry["kind"] == "model" and (results_folder() / name / "train.json").exists()]
 
 
 def rule_candidates() -> pd.DataFrame:
@@ -254,6 +256,8 @@ def goals() -> pd.DataFrame:
     without test). A goal is reached when the micro goal is met under the micro rule and the
     macro goal under the macro rule. Like the fusion's members, only models `make all` trains.
     """
+    from filmgenre.seed_tables import seed_spread  # seed_tables builds on this module
+
     rows = []
     models = metrics()["models"]
     for reads, (micro_goal, macro_goal) in GOALS.items():  # fusions: the late one and the learned ones
@@ -318,103 +322,6 @@ def bench_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- evidence (filmgenre explain)
-def explain(name: str) -> pd.DataFrame:
-    """One table of ``results/explain/`` (``filmgenre explain``): ablation, occlusion, words, tfidf_terms, calibration."""
-    path = _results() / "explain" / f"{name}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing. Run `filmgenre explain` first.")
-    return _csv(path)
-
-
-def ablation(metric: str = "micro-F1") -> pd.DataFrame:
-    """Test ``metric`` of each poster model on original, grayscale and pixel-shuffled posters
-    (rule chosen on validation, originals), with the share of the original score each keeps."""
-    table = explain("ablation")
-    kinds = list(dict.fromkeys(table["posters"]))  # original first, as explain writes them
-    wide = table.pivot(index="model", columns="posters", values=metric)[kinds]
-    for kind in kinds[1:]:
-        wide[f"{kind} / original"] = wide[kind] / wide["original"]
-    return wide.rename_axis(None, axis=1)
-
-
-def ablation_margins(metric: str = "micro-F1") -> pd.DataFrame:
-    """Test ``metric`` (micro-F1 or macro-AP) of each poster model on original, grayscale and
-    shuffled posters minus the constant prior's (which reads no poster, so its score is the same on
-    all three): what a model gains over knowing only the genres' frequencies."""
-    table = explain("ablation")
-    kinds = list(dict.fromkeys(table["posters"]))
-    wide = table.pivot(index="model", columns="posters", values=f"{metric} margin")[kinds]
-    return wide.reindex(list(dict.fromkeys(table["model"]))).rename_axis(None).rename_axis(None, axis=1)
-
-
-def ablation_with_intervals() -> pd.DataFrame:
-    """The report's ablation table: test micro-F1 (one group of rows) and macro-AP (another) of each
-    poster model minus the constant prior's, with paired 95% bootstrap intervals, on each kind of poster
-    (columns: original, grayscale, shuffled)."""
-    table = explain("ablation")
-    kinds = list(dict.fromkeys(table["posters"]))
-    rows = []
-    for metric in ("micro-F1", "macro-AP"):
-        for position, (model, group) in enumerate(table.groupby("model", sort=False)):
-            cells = group.set_index("posters")
-            rows.append({"score \u2212 prior": metric if position == 0 else "", "model": model} | {
-                kind: with_interval(cells.at[kind, f"{metric} margin"], (cells.at[kind, f"{metric} margin low"],
-                                                                         cells.at[kind, f"{metric} margin high"]),
-                                    sign=True).replace(" ", "\u00a0") for kind in kinds})
-    return pd.DataFrame(rows).set_index("score \u2212 prior").rename_axis(None)
-
-
-def calibration_errors(kind: str = "ece_pooled") -> pd.Series:
-    """Expected calibration error of every model on test (``metrics.json``): ``ece_pooled`` over every
-    (film, genre) pair, or ``ece_genre_mean``, the mean of each genre's own (genres of the macro scores)."""
-    return pd.Series({name: entry["calibration"][kind] for name, entry in metrics()["models"].items()})
-
-
-def word_lists(models=None, top: int = 5) -> pd.DataFrame:
-    """Per genre (rows), each text model's ``top`` most positive words (leave-one-word-out; default:
-    every model explained; only words held by ``explain_summary()["word_min_count"]`` test overviews
-    are ranked), each with that number, and the TF-IDF baseline's ``top`` largest coefficients, as
-    comma-separated lists."""
-    words = explain("words")
-    terms = explain("tfidf_terms")
-    models = list(dict.fromkeys(words["model"])) if models is None else models
-    columns = {}
-    for model in models:
-        chosen = words[words["model"] == model].sort_values(["genre", "rank"])
-        chosen = chosen.groupby("genre", sort=False).head(top)
-        labelled = chosen["word"] + " (" + chosen["films"].astype(str) + ")"
-        columns[f"{model}: words that raise it (films)"] = labelled.groupby(chosen["genre"], sort=False).agg(", ".join)
-    chosen = terms[terms["rank"] <= top].sort_values(["genre", "rank"])
-    columns["TF-IDF: largest coefficients"] = chosen.groupby("genre", sort=False)["term"].agg(", ".join)
-    order = [g for g in genre_order() if g in set(terms["genre"])]
-    return pd.DataFrame(columns).reindex(order).fillna("").rename_axis("genre")
-
-
-def explain_summary() -> dict:
-    """Settings and cost of the last ``filmgenre explain`` run."""
-    return _json("explain/summary.json")
-
-
-def leakage() -> dict:
-    """Genre-name leakage (``results/explain/leakage.json``): how often test overviews name their own
-    genres, and the text models' test scores on original and masked overviews."""
-    return _json("explain/leakage.json")
-
-
-def leakage_change(name: str, against: str | None = None, metric: str = "f1_micro", overviews: str = "masked") -> dict:
-    """A paired difference from ``leakage.json``: ``name`` on ``overviews`` (original or masked)
-    minus ``name`` on the original ones, or with ``against`` minus that poster model."""
-    baseline = against or f"{name}/original"
-    return leakage()["differences"][f"{name}/{overviews}_vs_{baseline}"][metric]
-
-
-def self_named(words: pd.DataFrame) -> list[str]:
-    """Genres (rows of ``word_lists``) whose name, or a word made from it, is on one of their lists."""
-    from filmgenre.leakage import named_genres
-
-    return [genre for genre in words.index if genre in named_genres(" ".join(words.loc[genre]))]
-
 # --------------------------------------------------------------------------- uncertainty (issue 11)
 MINUS = "\u2212"  # one minus sign in every number the documents print, never a hyphen
 
@@ -443,15 +350,6 @@ def input_of(name: str) -> str:
     return {"labels": "labels only"}.get(reads, config.MODALITY.get(reads, reads)).replace("+", " + ")
 
 
-def seed_spread(name: str, metric: str = "f1_micro", section: str = "test") -> str | None:
-    """``0.475 ± 0.003``: mean ± standard deviation of ``name`` retrained with other seeds; None if not run."""
-    entry = seeds()["models"].get(name)
-    if not entry or len(entry["runs"]) < 2:
-        return None
-    scores = entry["summary"][section][metric]
-    return f"{number(scores['mean'])} ± {number(scores['sd'])}"
-
-
 def results_with_intervals() -> pd.DataFrame:
     """The results table: every model and baseline, grouped (baselines, the assignment's, ours) with
     what it reads, its test scores with 95% bootstrap intervals and, where it was retrained with
@@ -461,6 +359,8 @@ def results_with_intervals() -> pd.DataFrame:
     scores over the genres with enough test films, ``metrics.json`` ``bootstrap``); micro-F1
     at the course's fixed 0.5. Cells hold non-breaking spaces, so an interval never wraps.
     """
+    from filmgenre.seed_tables import seed_spread  # seed_tables builds on this module
+
     models = metrics()["models"]
     order = {"baselines": 0, "assignment": 1, "ours": 2}
     inputs = {"labels only": 0, "posters": 1, "overviews": 2}
@@ -529,16 +429,6 @@ def modality_per_genre(text: str, poster: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("genre")
 
 
-def seed_rank(name: str, metric: str = "f1_micro", section: str = "test") -> tuple[int, int] | None:
-    """Where the reported run of ``name`` ranks (1 = best) among it and its other-seed runs, and how many runs."""
-    entry = seeds()["models"].get(name)
-    if not entry or "single_run" not in entry:
-        return None
-    scores = [run[section][metric] for run in entry["runs"]]
-    reported = entry["single_run"][section][metric]
-    return 1 + sum(score > reported for score in scores), len(scores) + 1
-
-
 def macro_rule_tradeoff() -> pd.DataFrame:
     """Per model: test micro- and macro-F1 under each rule, the change, and the genres the macro rule recovers."""
     rows = []
@@ -552,54 +442,3 @@ def macro_rule_tradeoff() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def seeds() -> dict:
-    """``results/seeds.json`` (written by ``filmgenre seeds``), or no models when it was never run."""
-    path = _results() / "seeds.json"
-    return _json("seeds.json") if path.exists() else {"models": {}}
-
-
-def seed_table() -> pd.DataFrame:
-    """Per model retrained with several seeds: mean ± sd of its test scores, beside the committed single run."""
-    rows = []
-    for name, entry in seeds()["models"].items():
-        if entry["class_weight"]:
-            continue
-        single = entry.get("single_run")
-        row = {"model": name, "seeds": ", ".join(str(run["seed"]) for run in entry["runs"])}
-        for section, metric, label in (("test", "f1_micro", "micro-F1"), ("test", "f1_macro", "macro-F1"),
-                                       ("test_macro_rule", "f1_macro", "macro-F1, macro rule")):
-            scores = entry["summary"][section][metric]
-            row[f"{label}: seeds"] = f"{scores['mean']:.3f}" + (f" ± {scores['sd']:.3f}" if scores["sd"] else "")
-            row[f"{label}: seed {single['seed']}" if single else f"{label}: single run"] = (
-                f"{single[section][metric]:.3f}" if single else "")
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
-
-
-def class_weight(name: str) -> dict | None:
-    """Validation scores of ``name`` trained with class weights vs the committed run (same seed), or None.
-
-    ``keep`` follows issue 11's criterion: higher validation macro-F1 for at most 0.01 less micro-F1.
-    """
-    entry = next((e for e in seeds()["models"].values() if e["model"] == name and e["class_weight"]), None)
-    committed = metrics()["models"].get(name)
-    if not entry or not committed:
-        return None
-    run = next((r for r in entry["runs"] if r["seed"] == entry.get("single_run", {}).get("seed")), None)
-    if run is None:
-        return None
-    found = {"micro": run["val"]["f1_micro"] - committed["val"]["f1_micro"],
-             "macro": run["val"]["f1_macro"] - committed["val"]["f1_macro"],
-             "weighted": run["val"], "committed": {k: committed["val"][k] for k in ("f1_micro", "f1_macro")},
-             "test_macro": (run["test"]["f1_macro"], committed["test"]["f1_macro"])}
-    found["keep"] = found["macro"] > 0 and found["micro"] >= -0.01
-    return found
-
-
-def gate_per_genre(name: str = "gmu") -> pd.DataFrame:
-    """How much each genre's decisions lean on the poster in a gated fusion (``gates``): the genres
-    with test films, the gate's mean (1 = poster only) and the share of units leaning on the poster."""
-    from filmgenre import gates
-
-    table = gates.read_table(name)
-    return table[table["films"] > 0].set_index("genre")

@@ -245,7 +245,7 @@ def cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float:
 def genre_calibration(labels: np.ndarray, probabilities: np.ndarray, genres: np.ndarray) -> dict:
     """Expected calibration error pooled over every pair, and per genre of ``genres`` (each over its
     own films), with their mean: the pooled figure is mostly the empty genres' near-zero pairs."""
-    from filmgenre.explain import calibration_bins, calibration_error
+    from filmgenre.probes import calibration_bins, calibration_error
 
     per_genre = {config.GENRES[g]: round(calibration_error(calibration_bins(probabilities[:, g], labels[:, g])),
                                          DIGITS) for g in genres}

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from filmgenre import config, dataset, features, inputs, models, registry
+from filmgenre import config, dataset, features, inputs, models, posters, rawdata, registry
 from filmgenre.bench.common import FIXED_SEQUENCE_LENGTH, GOALS, INFERENCE_BATCH, Settings, epoch_seconds, exhaust, images_per_second, missing_data, ratio, seconds_of, summary, training_data
 
 
@@ -19,7 +19,7 @@ def labelled_poster_paths(split: str | None = None, limit: int | None = None) ->
     if split is not None:
         films = films[films["split"] == split]
     films = films.iloc[:limit]
-    images = dataset.locate_source(where.raw, where.raw).images
+    images = rawdata.locate_source(where.raw, where.raw).images
     return ([str(images / f"{film_id}.jpg") for film_id in films["Id"]],
             films[config.GENRES].to_numpy(dtype=np.float32))
 
@@ -85,7 +85,7 @@ def half_size_decode(raw):
 
 
 def resized(image):
-    """Resized as ``dataset.decode_poster`` resizes, so only the decoding differs."""
+    """Resized as ``posters.decode_poster`` resizes, so only the decoding differs."""
     image = tf.image.resize(image, [config.IMAGE_SIZE, config.IMAGE_SIZE], antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
@@ -104,8 +104,8 @@ def bench_jpeg_decode(settings: Settings, log) -> dict:
         "decode_jpeg_plain": (lambda raw: resized(plain_decode(raw)), "tf.io.decode_jpeg(channels=3)"),
         "decode_jpeg_ratio2": (lambda raw: resized(half_size_decode(raw)),
                                "tf.io.decode_jpeg(channels=3, ratio=2): the DCT decodes at half size"),
-        "prepare_decode_poster": (lambda raw: dataset.decode_poster(raw, config.IMAGE_SIZE),
-                                  "dataset.decode_poster, what prepare runs: ratio=2 when the poster is at "
+        "prepare_decode_poster": (lambda raw: posters.decode_poster(raw, config.IMAGE_SIZE),
+                                  "posters.decode_poster, what prepare runs: ratio=2 when the poster is at "
                                   "least twice the target size, any image format"),
     }
     exhaust(decoding_dataset(paths, plain_decode))  # warm-up: every JPEG into the page cache

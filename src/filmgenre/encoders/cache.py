@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from filmgenre import config, dataset, files
+from filmgenre import config, dataset, files, rawdata
 from filmgenre.encoders import packages
 
 PACKAGE = Path(__file__).parent
@@ -141,7 +141,7 @@ def embeddings(reads: str, progress: bool = True, log=print) -> tuple[np.ndarray
         from filmgenre.encoders import efficientnet
 
         if reads == "poster_maps":
-            folder = dataset.raw_images(extract=True)
+            folder = rawdata.raw_images(extract=True)
             vectors = efficientnet.poster_maps([folder / f"{film_id}.jpg" for film_id in ids], report)
         else:
             vectors = efficientnet.features_from_maps(vectors_of(encoder.after, ids, progress, log), report)

@@ -113,14 +113,14 @@ def poster_trunk_and_top(image_size: int = POSTER_SIZE):
 def read_poster(path: Path | str, image_size: int = POSTER_SIZE) -> np.ndarray:
     """Any poster file (JPEG of any flavour, or a PNG/GIF misnamed .jpg) as uint8 RGB, squashed square.
 
-    Squashing (not cropping) keeps the whole poster, as ``dataset.decode_poster`` does.
-    ``dataset.open_poster`` refuses an oversized image before any pixel is decoded.
+    Squashing (not cropping) keeps the whole poster, as ``posters.decode_poster`` does.
+    ``posters.open_poster`` refuses an oversized image before any pixel is decoded.
     """
     from PIL import Image
 
-    from filmgenre import dataset
+    from filmgenre import posters
 
-    with dataset.open_poster(path) as image:
+    with posters.open_poster(path) as image:
         image.draft("RGB", (image_size, image_size))  # cheap DCT downscaling of large JPEGs
         return np.array(image.convert("RGB").resize((image_size, image_size), Image.BICUBIC))
 

@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -49,23 +48,18 @@ import yaml
 from filmgenre import figure_index
 
 from filmgenre.files import atomic_path
+from filmgenre.preview import project
 from filmgenre.preview.notebook import build_notebook, cell_options, execute_notebook
 from filmgenre.preview.qmd import (XREF_KINDS, ANSI_ESCAPE, QmdCell, QmdDocument, RenderError, bibliography_path,
                                   caption_prefix, check_references, label_kind, number_labels, parse_qmd,
                                   prose_markdown)
 
-PROJECT_FILE = "_quarto.yml"
-DEFAULT_OUTPUT_DIR = "_output"
 #: pandoc reader: Quarto-flavoured markdown minus citations, so that ``@x`` stays literal text
 #: (cross references are resolved before pandoc sees the text); with citations for a document
 #: that has a bibliography.
 PANDOC_MARKDOWN = "markdown-citations"
 PANDOC_MARKDOWN_CITED = "markdown"
 _IMAGE_EXTENSIONS = {"image/png": ".png", "image/svg+xml": ".svg", "image/jpeg": ".jpg"}
-# Quarto's fig-format per target (``format: typst`` draws SVG: vector figures in the PDF), and
-# the mime type of each fig-format's output.
-_FIGURE_FORMATS = {"html": "png", "pdf": "svg"}
-_FIGURE_MIMES = {"png": "image/png", "retina": "image/png", "svg": "image/svg+xml", "jpeg": "image/jpeg"}
 
 
 @dataclass
@@ -78,91 +72,6 @@ class RenderResult:
     labels: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     numbers: dict[str, int] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- project
-
-
-def find_project_root(start: Path | str) -> Path | None:
-    """The nearest folder at or above ``start`` holding ``_quarto.yml``."""
-    start = Path(start).resolve()
-    return next((folder for folder in [start, *start.parents] if (folder / PROJECT_FILE).is_file()), None)
-
-
-def load_project(root: Path | str | None) -> dict:
-    path = Path(root) / PROJECT_FILE if root else None
-    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path and path.is_file() else {}
-
-
-def _output_dir_name(root: Path | str | None) -> str:
-    return str((load_project(root).get("project") or {}).get("output-dir") or DEFAULT_OUTPUT_DIR)
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def _metadata(doc: QmdDocument, root: Path | None) -> dict:
-    """Quarto's metadata cascade: ``_quarto.yml``, the folder's ``_metadata.yml``, the front matter."""
-    meta = {k: v for k, v in load_project(root).items() if k != "project"}
-    folder_meta = doc.path.parent / "_metadata.yml"
-    if folder_meta.is_file():
-        meta = _merge(meta, yaml.safe_load(folder_meta.read_text(encoding="utf-8")) or {})
-    return _merge(meta, doc.meta)
-
-
-def declared_formats(meta: dict) -> list[str]:
-    """Targets a document asks for: ``html`` and/or ``pdf`` (Quarto's ``typst`` and ``pdf``)."""
-    names = meta.get("format") or ["html"]
-    names = [names] if isinstance(names, str) else list(names)
-    targets = {"html": "html", "typst": "pdf", "pdf": "pdf"}
-    out = [targets[base] for name in names if (base := re.split(r"[+-]", str(name))[0]) in targets]
-    return list(dict.fromkeys(out)) or ["html"]
-
-
-def figure_format(meta: dict, target: str) -> str:
-    """The ``fig-format`` a target's figures are drawn in: the format's own option, the document's,
-    or Quarto's default (png for HTML, svg for Typst)."""
-    formats = meta.get("format") if isinstance(meta.get("format"), dict) else {}
-    names = ("html",) if target == "html" else ("typst", "pdf")
-    own = next((formats[n] for n in names if isinstance(formats.get(n), dict)), {})
-    chosen = str(own.get("fig-format") or meta.get("fig-format") or _FIGURE_FORMATS[target])
-    if chosen not in _FIGURE_MIMES:
-        raise RenderError(f"fig-format {chosen!r}: the preview draws {', '.join(_FIGURE_MIMES)}")
-    return chosen
-
-
-def default_output_dir(qmd_path: Path | str, root: Path | str | None = None) -> Path:
-    """Where Quarto would write a document's outputs: ``<root>/<output-dir>/<folder>``."""
-    qmd_path = Path(qmd_path).resolve()
-    root = Path(root).resolve() if root else find_project_root(qmd_path.parent)
-    if root is None:
-        return qmd_path.parent
-    return root / _output_dir_name(root) / qmd_path.parent.relative_to(root)
-
-
-def project_documents(root: Path | str) -> list[Path]:
-    """Documents of a project: ``project: render:`` of ``_quarto.yml`` (globs, ``!`` excludes),
-    else every ``.qmd`` not starting with ``_`` or ``.`` and not a README, as Quarto does."""
-    root = Path(root).resolve()
-    patterns = (load_project(root).get("project") or {}).get("render") or []
-    patterns = [patterns] if isinstance(patterns, str) else [str(p) for p in patterns]
-    if not patterns:
-        skip = (_output_dir_name(root), "node_modules")
-        return [path for path in sorted(root.rglob("*.qmd")) if path.stem.upper() != "README"
-                and not any(part.startswith((".", "_")) or part in skip for part in path.relative_to(root).parts)]
-    excludes = [p[1:].rstrip("/") for p in patterns if p.startswith("!")]
-    found: list[Path] = []
-    for pattern in (p for p in patterns if not p.startswith("!")):
-        for path in sorted(root.glob(pattern)):
-            rel = path.relative_to(root).as_posix()
-            if (path.suffix == ".qmd" and path.is_file() and path not in found
-                    and not any(fnmatch(rel, ex) or rel.startswith(ex + "/") for ex in excludes)):
-                found.append(path)
-    return found
 
 
 # --------------------------------------------------------------------------- outputs -> markdown
@@ -248,7 +157,7 @@ def _document_markdown(doc: QmdDocument, nb, meta: dict, numbers: dict[str, int]
                        target: str, warnings: list[str]) -> str:
     """The executed document as pandoc markdown for ``target`` (``html`` or ``typst``), each
     figure in that target's ``fig-format``."""
-    figure_mime = _FIGURE_MIMES[figure_format(meta, "html" if target == "html" else "pdf")]
+    figure_mime = project.FIGURE_MIMES[project.figure_format(meta, "html" if target == "html" else "pdf")]
     executed = {c.metadata["filmgenre"]["cell"]: c for c in nb.cells
                 if c.metadata["filmgenre"]["role"] in ("code", "inline")}
     parts = []
@@ -325,7 +234,7 @@ def _pandoc_metadata(meta: dict, target: str, stem: str) -> tuple[dict, list[str
     names = ("html",) if target == "html" else ("typst", "pdf")
     own = next((formats[n] for n in names if isinstance(formats.get(n), dict)), {})
     skip = ("format", "execute", "project", "jupyter", "engine", "bibliography")  # bibliography breaks Typst
-    opts = _merge({k: v for k, v in meta.items() if k not in skip}, own)
+    opts = project.merge({k: v for k, v in meta.items() if k not in skip}, own)
     args = ["--toc", f"--toc-depth={opts.pop('toc-depth', 3)}"] if opts.pop("toc", False) else []
     if opts.pop("number-sections", False):  # a pandoc flag for HTML, a template variable for Typst
         if target == "html":
@@ -373,10 +282,10 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
     Quarto's place, ``<root>/<output-dir>/<folder of the qmd>``. Undefined or duplicate
     fig-/tbl- references raise :class:`RenderError` before any code runs."""
     qmd_path = Path(qmd_path).resolve()
-    root = Path(project_root).resolve() if project_root else find_project_root(qmd_path.parent)
+    root = Path(project_root).resolve() if project_root else project.find_project_root(qmd_path.parent)
     doc = parse_qmd(qmd_path)
-    meta = _metadata(doc, root)
-    targets = declared_formats(meta) if formats is None else [formats] if isinstance(formats, str) else list(formats)
+    meta = project.metadata(doc, root)
+    targets = project.declared_formats(meta) if formats is None else [formats] if isinstance(formats, str) else list(formats)
     if unknown := set(targets) - {"html", "pdf"}:
         raise ValueError(f"unknown format(s) {sorted(unknown)} (expected 'html' or 'pdf')")
 
@@ -391,10 +300,10 @@ def render_document(qmd_path: Path | str, formats: Iterable[str] | str | None = 
             problems.append("citation key(s) not in the bibliography: " + ", ".join(check.missing))
         raise RenderError(f"{qmd_path}: " + "; ".join(problems))
     numbers = number_labels(check.labels)
-    figure_formats = sorted({"png" if (f := figure_format(meta, t)) == "retina" else f for t in targets})
+    figure_formats = sorted({"png" if (f := project.figure_format(meta, t)) == "retina" else f for t in targets})
     nb = execute_notebook(build_notebook(doc, meta, figure_formats), qmd_path.parent, qmd_path)
 
-    out_dir = Path(output_dir).resolve() if output_dir else default_output_dir(qmd_path, root)
+    out_dir = Path(output_dir).resolve() if output_dir else project.default_output_dir(qmd_path, root)
     result = RenderResult(qmd_path, {}, nb, check.labels, check.references, numbers)
     warnings: list[str] = []
     stem = qmd_path.stem
@@ -432,9 +341,9 @@ def render_project(root: Path | str, use_quarto: bool | None = None) -> list[Ren
     ``use_quarto``: ``None`` uses quarto when it is on PATH, ``True`` requires it, ``False``
     forces the fallback."""
     root = Path(root).resolve()
-    documents = project_documents(root)
+    documents = project.project_documents(root)
     if not documents:
-        raise RenderError(f"{root}: no documents to render (check project: render: in {PROJECT_FILE})")
+        raise RenderError(f"{root}: no documents to render (check project: render: in {project.PROJECT_FILE})")
     quarto = shutil.which("quarto")
     if use_quarto is None:
         use_quarto = quarto is not None
@@ -448,8 +357,8 @@ def render_project(root: Path | str, use_quarto: bool | None = None) -> list[Ren
         raise RenderError(f"quarto render failed in {root} (exit code {completed.returncode})")
     results = []
     for doc in documents:
-        paths = {t: default_output_dir(doc, root) / f"{doc.stem}.{t}"
-                 for t in declared_formats(_metadata(parse_qmd(doc), root))}
+        paths = {t: project.default_output_dir(doc, root) / f"{doc.stem}.{t}"
+                 for t in project.declared_formats(project.metadata(parse_qmd(doc), root))}
         results.append(RenderResult(doc, {t: p for t, p in paths.items() if p.is_file()}))
     return results
 
