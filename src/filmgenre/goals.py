@@ -11,7 +11,7 @@ measured side by side by `filmgenre bench --stages`. Like ``tables``, nothing he
 
 import pandas as pd
 
-from filmgenre import inputs, registry, tables
+from filmgenre import inputs, registry, seed_tables, tables
 
 SCORE_GOALS = {"posters": (0.56, 0.34), "overviews": (0.64, 0.50), "posters+overviews": (0.66, 0.55)}
 ADDED_STAGE_TO_SPEC_CNN = 1.0  # each stage the issue adds costs at most the spec CNN's training
@@ -25,7 +25,7 @@ def _mean_sd(scores: dict) -> str:
 def score_goals() -> pd.DataFrame:
     """Each model with seed runs (class-weighted variants left out) against its input's two goals."""
     rows = []
-    for name, entry in tables.seeds()["models"].items():
+    for name, entry in seed_tables.seeds()["models"].items():
         spec = registry.MODELS.get(entry.get("model", name))
         reads = inputs.modality(spec) if spec else None
         if entry.get("class_weight") or reads not in SCORE_GOALS or len(entry["runs"]) < 2:
