@@ -1,6 +1,5 @@
 """The report's numbers about training noise (``results/seeds.json``, written by ``filmgenre seeds``):
-each model retrained with other seeds, where its reported run ranks among them, and the gaps
-between two models over every pair of their runs.
+each model retrained with other seeds, and where its reported run ranks among them.
 
 A ranking or a goal that one run meets and the seed mean misses is not a result; these
 functions are how the documents say which.

@@ -65,7 +65,7 @@ def score_run(name: str, seed: int, films: dict, epochs: int | None = None, clas
     predictions, so a seed's score includes the variation of its rule.
     """
     model_path = trained_run(name, seed, epochs, class_weight)
-    folder = model_path.parent.parent
+    folder = run_folder(name + (CLASS_WEIGHT if class_weight else ""), seed)
     summary = artifacts.read_json(folder / "results" / name / "train.json",
                                   f"Delete {folder} and rerun `filmgenre seeds`: the run is trained again.")
     record = {"seed": seed, "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
@@ -198,12 +198,14 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
                     f"{averaged['test']['f1_micro']:.3f}, macro-F1 (macro rule) {averaged['test_macro_rule']['f1_macro']:.3f}")
     members = metrics.get("models", {}).get(fusion.NAME, {}).get("fusion")
     if members and not class_weight and {members["poster"], members["text"]} <= set(names):
+        both = sorted(set.intersection(*({run["seed"] for run in record["models"][members[side]]["runs"]}
+                                         for side in ("poster", "text"))))  # every seed both members have
         recorded = record.get("late_fusion", {})
-        if (recorded.get("poster"), recorded.get("text"), [r["seed"] for r in recorded.get("runs", [])]) != (
-                members["poster"], members["text"], list(seeds)):
-            record["late_fusion"] = late_fusion(members["poster"], members["text"], seeds, log)
+        if both and (recorded.get("poster"), recorded.get("text"), [r["seed"] for r in recorded.get("runs", [])]) != (
+                members["poster"], members["text"], both):
+            record["late_fusion"] = late_fusion(members["poster"], members["text"], both, log)
             gains = [run["gain"]["test"]["f1_micro"] for run in record["late_fusion"]["runs"]]
-            log(f"late fusion over seeds {', '.join(map(str, seeds))}: test micro-F1 gain over "
+            log(f"late fusion over seeds {', '.join(map(str, both))}: test micro-F1 gain over "
                 f"{members['text']} {np.mean(gains):+.3f} (from {min(gains):+.3f} to {max(gains):+.3f})")
     files.write_json(seeds_path(), record)
     return record
