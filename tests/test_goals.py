@@ -35,6 +35,19 @@ def test_a_goal_is_met_by_the_seed_mean_micro_under_the_micro_rule_and_macro_und
     assert goals.cost_goals().empty  # no stage bench yet
 
 
+def test_the_late_fusion_rebuilt_per_seed_is_judged_on_its_seed_mean(project):
+    late = [{"seed": seed, "fusion": {"test": {"f1_micro": micro}, "test_macro_rule": {"f1_macro": macro}}}
+            for seed, micro, macro in ((1, 0.65, 0.55), (2, 0.66, 0.56), (3, 0.67, 0.51))]
+    write_results(project, {"gmu": seed_entry("gmu", [0.64, 0.64], [0.46, 0.46])}, {})
+    (project / "results" / "seeds.json").write_text(json.dumps(
+        {"models": json.loads((project / "results" / "seeds.json").read_text())["models"],
+         "late_fusion": {"poster": "effnet_head", "text": "minilm_head", "runs": late}}))
+    table = goals.score_goals().set_index("model")
+    assert table.index.tolist() == ["fusion", "gmu"] and table.loc["fusion", "seeds"] == 3
+    assert table.loc["fusion", "micro-F1"] == "0.660 ± 0.010" and table.loc["fusion", "micro met"]  # mean 0.66
+    assert not table.loc["fusion", "macro met"]  # mean 0.54 < 0.55
+
+
 def test_cost_goals_weigh_each_added_stage_against_the_spec_cnn_and_make_all_against_the_old_commit(project):
     totals = {"old_cpu_seconds": 1000.0, "new_cpu_seconds_all_stages": 1300.0, "ratio_all_stages_new_to_old": 1.3,
               "added_stages": {"train gmu": 100.0, "train big": 600.0},

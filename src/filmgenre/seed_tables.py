@@ -74,3 +74,41 @@ def class_weight(name: str) -> dict | None:
              "test_macro": (run["test"]["f1_macro"], committed["test"]["f1_macro"])}
     found["keep"] = found["macro"] > 0 and found["micro"] >= -0.01
     return found
+
+
+def seed_scores(name: str, metric: str = "f1_micro", section: str = "test") -> list[float] | None:
+    """A test score of every run of ``name``: the reported run first, then its other seeds; None without other seeds."""
+    entry = seeds()["models"].get(name)
+    if not entry or entry.get("class_weight") or not entry.get("runs") or "single_run" not in entry:
+        return None
+    return [entry["single_run"][section][metric], *(run[section][metric] for run in entry["runs"])]
+
+
+def seed_gap(a: str, b: str, metric: str = "f1_micro", section: str = "test") -> dict | None:
+    """``a - b`` over training seeds: the difference of the two models' means over all their runs,
+    and its smallest and largest value over every pair of runs (one of ``a``'s against one of ``b``'s).
+
+    A gap the reported runs show can be one lucky seed (``minilm_head``'s reported run is the best of
+    its four); the pairs' range says whether any choice of seeds would reverse or erase it. None when
+    either model has no other seeds.
+    """
+    runs_a, runs_b = seed_scores(a, metric, section), seed_scores(b, metric, section)
+    if not runs_a or not runs_b:
+        return None
+    pairs = [x - y for x in runs_a for y in runs_b]
+    return {"mean": sum(runs_a) / len(runs_a) - sum(runs_b) / len(runs_b), "min": min(pairs), "max": max(pairs),
+            "pairs": len(pairs), "runs": (len(runs_a), len(runs_b))}
+
+
+def late_fusion_gain(metric: str = "f1_micro", section: str = "test") -> dict | None:
+    """The late fusion's gain over its text member alone, per seed of ``results/seeds.json`` ``late_fusion``
+    (each seed's weight and rules chosen on validation): mean, sample SD, range and the weights; None if not run."""
+    found = seeds().get("late_fusion")
+    if not found or not found.get("runs"):
+        return None
+    gains = pd.Series([run["gain"][section][metric] for run in found["runs"]])
+    return {"poster": found["poster"], "text": found["text"], "seeds": [run["seed"] for run in found["runs"]],
+            "mean": float(gains.mean()), "sd": float(gains.std(ddof=1)) if len(gains) > 1 else None,
+            "min": float(gains.min()), "max": float(gains.max()),
+            "weights": [run["weight"] for run in found["runs"]],
+            "fusion": [run["fusion"][section][metric] for run in found["runs"]]}
