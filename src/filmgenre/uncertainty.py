@@ -284,7 +284,7 @@ def claims(entries: dict) -> list[tuple[str, str]]:
 
     Each spec model against its baseline, against the constant prior and against the other spec model; each of our
     models against the spec model of its input; each fusion against each of its members
-    and its text member against its poster member; each learned fusion against the late fusion. Generic over names, so a model added to
+    and its text member against every poster model; each learned fusion against the late fusion. Generic over names, so a model added to
     ``registry.MODELS`` gets its comparison too.
     """
     pairs = [(spec, baseline) for spec, baseline in SPEC_BASELINES.items()]
@@ -295,10 +295,11 @@ def claims(entries: dict) -> list[tuple[str, str]]:
             pairs.append((name, SPEC_MODELS[modality]))
         if entry["kind"] == "model" and modality == "posters+overviews":  # a learned fusion against the late one
             pairs += [(name, late) for late, other in entries.items() if "fusion" in other]
-        if "fusion" in entry:
-            pairs += [(name, entry["fusion"]["poster"]), (name, entry["fusion"]["text"]),
-                      (entry["fusion"]["text"], entry["fusion"]["poster"])]
-    return [(a, b) for a, b in pairs if a in entries and b in entries]
+        if "fusion" in entry:  # and its text member against every poster model (the member is chosen among `make all`'s)
+            pairs += [(name, entry["fusion"]["poster"]), (name, entry["fusion"]["text"])]
+            pairs += [(entry["fusion"]["text"], poster) for poster, other in entries.items()
+                      if other["kind"] == "model" and config.MODALITY.get(other["reads"]) == "posters"]
+    return list(dict.fromkeys((a, b) for a, b in pairs if a in entries and b in entries))  # each pair once
 
 
 def _per_genre_differences(resampled: dict, estimates: dict, a: str, b: str, genres: np.ndarray,
