@@ -1,24 +1,35 @@
-"""The report's seed-level numbers, on hand-made ``seeds.json`` contents with known answers."""
+"""The report's seed-level numbers, on hand-made ``seeds.json`` and ``metrics.json`` contents with known answers."""
 
 import pytest
 
 from filmgenre import seed_tables
 
 
-def _entry(reported: float, others: list[float]) -> dict:
-    return {"model": "m", "class_weight": False, "single_run": {"seed": 42, "test": {"f1_micro": reported}},
-            "runs": [{"seed": seed, "test": {"f1_micro": score}} for seed, score in enumerate(others, 1)]}
+def _other_seeds(scores: list[float]) -> dict:
+    return {"model": "m", "class_weight": False, "runs": [{"seed": seed, "test": {"f1_micro": score}}
+                                                          for seed, score in enumerate(scores, 1)]}
 
 
 @pytest.fixture
 def recorded(monkeypatch):
-    content = {"models": {"text": _entry(0.63, [0.61, 0.62]), "poster": _entry(0.54, [0.55, 0.56]),
-                          "new": {"model": "new", "class_weight": False, "runs": []}},
-               "late_fusion": {"poster": "poster", "text": "text", "runs": [
-                   {"seed": s, "weight": w, "fusion": {"test": {"f1_micro": f}}, "gain": {"test": {"f1_micro": g}}}
-                   for s, w, f, g in ((1, 0.3, 0.63, 0.02), (2, 0.4, 0.63, 0.01), (3, 0.3, 0.63, 0.03))]}}
-    monkeypatch.setattr(seed_tables, "seeds", lambda: content)
-    return content
+    """The reported runs in metrics.json, the other seeds in seeds.json, as the two files hold them."""
+    seeds = {"models": {"text": _other_seeds([0.61, 0.62]), "poster": _other_seeds([0.55, 0.56]),
+                        "new": _other_seeds([])},
+             "late_fusion": {"poster": "poster", "text": "text", "runs": [
+                 {"seed": seed, "weight": weight, "gain": {"test": {"f1_micro": gain}}, "fusion": {"test": {"f1_micro": fused}}}
+                 for seed, weight, gain, fused in ((1, 0.3, 0.02, 0.63), (2, 0.4, 0.03, 0.65))]}}
+    metrics = {"models": {"text": {"test": {"f1_micro": 0.63}}, "poster": {"test": {"f1_micro": 0.54}},
+                          "new": {"test": {"f1_micro": 0.70}},
+                          "fusion": {"test": {"f1_micro": 0.64}, "fusion": {"poster": "poster", "text": "text", "weight": 0.5}}}}
+    monkeypatch.setattr(seed_tables, "seeds", lambda: seeds)
+    monkeypatch.setattr(seed_tables, "metrics", lambda: metrics)
+    return seeds, metrics
+
+
+def test_a_models_runs_are_its_reported_run_then_its_other_seeds(recorded):
+    assert seed_tables.seed_scores("text") == [0.63, 0.61, 0.62]
+    assert seed_tables.seed_spread("text") == "0.620 ± 0.010"
+    assert seed_tables.seed_rank("text") == (1, 3) and seed_tables.seed_rank("poster") == (3, 3)
 
 
 def test_the_seed_gap_is_the_difference_of_means_over_all_runs_with_the_range_over_every_pair(recorded):
@@ -29,15 +40,19 @@ def test_the_seed_gap_is_the_difference_of_means_over_all_runs_with_the_range_ov
     assert seed_tables.seed_gap("poster", "text")["max"] == pytest.approx(-(0.61 - 0.56))
 
 
-def test_a_model_without_other_seeds_has_no_seed_gap(recorded):
-    assert seed_tables.seed_gap("text", "new") is None
-    assert seed_tables.seed_gap("absent", "poster") is None
+def test_a_model_without_other_seeds_has_no_seed_numbers(recorded):
+    assert seed_tables.seed_gap("text", "new") is None and seed_tables.seed_gap("absent", "poster") is None
+    assert seed_tables.seed_spread("new") is None and seed_tables.seed_rank("new") is None
 
 
-def test_the_late_fusion_gain_over_seeds_is_their_mean_and_sample_sd(recorded):
+def test_the_late_fusion_gain_counts_the_reported_run_and_each_other_seed(recorded):
     gain = seed_tables.late_fusion_gain()
-    assert gain["mean"] == pytest.approx(0.02) and gain["sd"] == pytest.approx(0.01)  # SD of 0.02, 0.01, 0.03
-    assert (gain["min"], gain["max"], gain["seeds"], gain["weights"]) == (
-        pytest.approx(0.01), pytest.approx(0.03), [1, 2, 3], [0.3, 0.4, 0.3])
-    recorded.pop("late_fusion")
+    assert gain["runs"] == 3 and gain["mean"] == pytest.approx(0.02)  # 0.64 - 0.63, then 0.02 and 0.03
+    assert gain["sd"] == pytest.approx(0.01) and (gain["min"], gain["max"]) == (pytest.approx(0.01), 0.03)
+    assert gain["weights"] == [0.5, 0.3, 0.4]
+    assert seed_tables.seed_scores("fusion") == [0.64, 0.63, 0.65]  # the fusion's runs: reported, then rebuilt per seed
+    seeds, metrics = recorded
+    metrics["models"]["fusion"]["fusion"]["text"] = "new"  # the members changed since the seeds' fusion was rebuilt
+    assert seed_tables.late_fusion_gain() is None and seed_tables.seed_scores("fusion") is None
+    seeds.pop("late_fusion")
     assert seed_tables.late_fusion_gain() is None

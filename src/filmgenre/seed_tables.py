@@ -5,6 +5,7 @@ A ranking or a goal that one run meets and the seed mean misses is not a result;
 functions are how the documents say which.
 """
 
+import numpy as np
 import pandas as pd
 
 from filmgenre import figure_index
@@ -14,22 +15,19 @@ figure_index.record_tables(__file__)
 
 
 def seed_spread(name: str, metric: str = "f1_micro", section: str = "test") -> str | None:
-    """``0.475 ± 0.003``: mean ± standard deviation of ``name`` retrained with other seeds; None if not run."""
-    entry = seeds()["models"].get(name)
-    if not entry or len(entry["runs"]) < 2:
+    """``0.475 ± 0.003``: mean ± sample SD of ``name``'s runs (the reported one and its other seeds); None if not run."""
+    scores = seed_scores(name, metric, section)
+    if not scores:
         return None
-    scores = entry["summary"][section][metric]
-    return f"{number(scores['mean'])} ± {number(scores['sd'])}"
+    return f"{number(float(np.mean(scores)))} ± {number(float(np.std(scores, ddof=1)))}"
 
 
 def seed_rank(name: str, metric: str = "f1_micro", section: str = "test") -> tuple[int, int] | None:
-    """Where the reported run of ``name`` ranks (1 = best) among it and its other-seed runs, and how many runs."""
-    entry = seeds()["models"].get(name)
-    if not entry or "single_run" not in entry:
+    """Where the reported run of ``name`` ranks (1 = best) among its runs, and how many runs; None without other seeds."""
+    scores = seed_scores(name, metric, section)
+    if not scores:
         return None
-    scores = [run[section][metric] for run in entry["runs"]]
-    reported = entry["single_run"][section][metric]
-    return 1 + sum(score > reported for score in scores), len(scores) + 1
+    return 1 + sum(score > scores[0] for score in scores[1:]), len(scores)
 
 
 def seeds() -> dict:
@@ -77,11 +75,30 @@ def class_weight(name: str) -> dict | None:
 
 
 def seed_scores(name: str, metric: str = "f1_micro", section: str = "test") -> list[float] | None:
-    """A test score of every run of ``name``: the reported run first, then its other seeds; None without other seeds."""
-    entry = seeds()["models"].get(name)
-    if not entry or entry.get("class_weight") or not entry.get("runs") or "single_run" not in entry:
+    """A test score of every run of ``name``: the reported run (``metrics.json``, seed ``config.SEED``)
+    first, then its other seeds (``seeds.json``; for the late fusion, ``late_fusion``, rebuilt from
+    its members' seeds); None without other seeds.
+
+    The reported run is one of the seeds: a mean over all of them uses every run trained.
+    """
+    reported = metrics()["models"].get(name)
+    if name == "fusion":
+        others = [run["fusion"] for run in _late_fusion_runs()]
+    else:
+        entry = seeds()["models"].get(name) or {}
+        others = [] if entry.get("class_weight") else entry.get("runs", [])
+    if not others or not reported:
         return None
-    return [entry["single_run"][section][metric], *(run[section][metric] for run in entry["runs"])]
+    return [reported[section][metric], *(run[section][metric] for run in others)]
+
+
+def _late_fusion_runs() -> list[dict]:
+    """``seeds.json`` ``late_fusion``'s runs, if it was rebuilt from the members the reported fusion has."""
+    found = seeds().get("late_fusion")
+    members = metrics()["models"].get("fusion", {}).get("fusion", {})
+    if not found or (found["poster"], found["text"]) != (members.get("poster"), members.get("text")):
+        return []
+    return found["runs"]
 
 
 def seed_gap(a: str, b: str, metric: str = "f1_micro", section: str = "test") -> dict | None:
@@ -101,14 +118,16 @@ def seed_gap(a: str, b: str, metric: str = "f1_micro", section: str = "test") ->
 
 
 def late_fusion_gain(metric: str = "f1_micro", section: str = "test") -> dict | None:
-    """The late fusion's gain over its text member alone, per seed of ``results/seeds.json`` ``late_fusion``
-    (each seed's weight and rules chosen on validation): mean, sample SD, range and the weights; None if not run."""
-    found = seeds().get("late_fusion")
-    if not found or not found.get("runs"):
+    """The late fusion's gain over its text member alone, in the reported run and per other seed (each
+    seed's weight and rules chosen on validation): mean, sample SD, range and weights over all runs;
+    None when it was not rebuilt over seeds, or from other members than the reported fusion's."""
+    others = _late_fusion_runs()
+    if not others:
         return None
-    gains = pd.Series([run["gain"][section][metric] for run in found["runs"]])
-    return {"poster": found["poster"], "text": found["text"], "seeds": [run["seed"] for run in found["runs"]],
-            "mean": float(gains.mean()), "sd": float(gains.std(ddof=1)) if len(gains) > 1 else None,
-            "min": float(gains.min()), "max": float(gains.max()),
-            "weights": [run["weight"] for run in found["runs"]],
-            "fusion": [run["fusion"][section][metric] for run in found["runs"]]}
+    models = metrics()["models"]
+    members = models["fusion"]["fusion"]
+    gains = [models["fusion"][section][metric] - models[members["text"]][section][metric],
+             *(run["gain"][section][metric] for run in others)]
+    return {"poster": members["poster"], "text": members["text"], "runs": len(gains),
+            "mean": float(np.mean(gains)), "sd": float(np.std(gains, ddof=1)), "min": min(gains), "max": max(gains),
+            "weights": [members["weight"], *(run["weight"] for run in others)]}
