@@ -16,23 +16,6 @@ def test_an_unknown_name_is_refused_with_the_choices(argv, named, capsys):
     assert named in error and "choose from" in error
 
 
-def test_report_names_a_fusion_member_without_seed_runs_and_the_command_that_makes_them(project, capsys):
-    """A model just added to the registry can become a fusion member before it has other-seed runs."""
-    import json
-    import shutil
-
-    from conftest import REPO
-
-    shutil.copytree(REPO / "results", project / "results")
-    seeds = json.loads((project / "results" / "seeds.json").read_text())
-    text = json.loads((project / "results" / "metrics.json").read_text())["models"]["fusion"]["fusion"]["text"]
-    del seeds["models"][text]
-    (project / "results" / "seeds.json").write_text(json.dumps(seeds))
-    assert cli.main(["report"]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "seeds.json" in error and f"filmgenre seeds --models {text}" in error
-
-
 def test_report_names_a_damaged_seeds_json_and_the_fix(project, capsys):
     import shutil
 

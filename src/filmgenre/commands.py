@@ -158,29 +158,16 @@ def report(args) -> None:
     from filmgenre import artifacts
     from filmgenre.explain import SUMMARY_FIX
     from filmgenre.preview import render
+    from filmgenre.seeds import SEEDS_FIX
 
-    metrics = artifacts.read_metrics(required=True)  # the documents read it: a bad one is named here, not in a notebook
+    # the documents read them: a bad one is named here, not in a notebook's traceback
+    artifacts.read_metrics(required=True)
     artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
-    _check_fusion_members_have_seeds(metrics)
+    artifacts.read_json(config.paths().results / "seeds.json", SEEDS_FIX, default={})
 
     for output in render.report(config.ROOT, quarto=args.quarto):
         print(os.path.relpath(output))  # where it is from here: _output/report/report.pdf from the project
     readme(args)
-
-
-def _check_fusion_members_have_seeds(metrics: dict) -> None:
-    """The report weighs the fusion's two members against their other seeds' runs: a member new to
-    the registry has none yet, which is said here in one line rather than as a notebook traceback."""
-    from filmgenre import artifacts
-
-    members = (metrics["models"].get("fusion") or {}).get("fusion") or {}
-    path = config.paths().results / "seeds.json"
-    seeded = artifacts.read_json(path, "Restore the committed one (`git checkout results/seeds.json`) or delete it and "
-                                 "rerun `filmgenre seeds`.", default={}).get("models", {})
-    missing = [name for name in (members.get("text"), members.get("poster")) if name and name not in seeded]
-    if missing:
-        raise FilmgenreError(f"{path}: no other-seed runs of {', '.join(missing)}, the fusion's member the report "
-                             f"weighs against its seeds: run `filmgenre seeds --models {' '.join(missing)}`, then `make report`")
 
 
 def readme(args) -> None:

@@ -33,10 +33,10 @@ def results_table() -> str:
 
 
 def goals_table() -> str:
-    """Issue 21's score goals on seed means (``goals.score_goals``), then its cost goals (``goals.cost_goals``)."""
-    from filmgenre import goals
+    """Issue 21's score goals on seed means (``goal_tables.score_goals``), then its cost goals (``goal_tables.cost_goals``)."""
+    from filmgenre import goal_tables
 
-    parts = [markdown(frame) for frame in (goals.score_goals(), goals.cost_goals()) if not frame.empty]
+    parts = [markdown(frame) for frame in (goal_tables.score_goals(), goal_tables.cost_goals()) if not frame.empty]
     return "\n\n".join(parts) or "(no seed runs nor stage bench yet)"
 
 

@@ -346,8 +346,8 @@ def group(name: str) -> str:
 
 def input_of(name: str) -> str:
     """What a model reads, in words: posters, overviews, both, or nothing but the genre labels."""
-    reads = metrics()["models"][name]["reads"]
-    return {"labels": "labels only"}.get(reads, config.MODALITY.get(reads, reads)).replace("+", " + ")
+    reads = config.MODALITY.get(metrics()["models"][name]["reads"], metrics()["models"][name]["reads"])
+    return {"labels": "labels only", "posters+overviews": "both"}.get(reads, reads)
 
 
 def results_with_intervals() -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 import json
 
-from filmgenre import goals
+import pytest
+
+from filmgenre import goal_tables
 
 
 def scores(micro: float, macro: float) -> dict:
@@ -12,14 +14,17 @@ def scores(micro: float, macro: float) -> dict:
 def write_results(project, runs: dict, bench: dict, late_fusion: list | None = None) -> None:
     """``runs``: per model, its (micro, macro) scores, the reported run's first (metrics.json), then its other seeds'."""
     (project / "results").mkdir()
-    models = {name: scores(*found[0]) for name, found in runs.items()}
+    reads = {"cnn": "posters", "effnet_head": "poster_features", "lstm": "overviews", "minilm_head": "overview_features",
+             "gmu": "poster_features+overview_features"}
+    models = {name.removesuffix("+class_weight"): scores(*found[0]) | {"reads": reads[name.removesuffix("+class_weight")]}
+              for name, found in runs.items()}
     seeds = {name.removesuffix("+class_weight"): {"model": name.removesuffix("+class_weight"),
                                                   "class_weight": name.endswith("+class_weight"),
                                                   "runs": [{"seed": seed} | scores(*run) for seed, run in enumerate(found[1:], 1)]}
              for name, found in runs.items()}
     seeds = {"models": seeds}
     if late_fusion:
-        models["fusion"] = scores(*late_fusion[0]) | {"fusion": {"poster": "effnet_head", "text": "minilm_head", "weight": 0.4}}
+        models["fusion"] = scores(*late_fusion[0]) | {"reads": "posters+overviews", "fusion": {"poster": "effnet_head", "text": "minilm_head", "weight": 0.4}}
         seeds["late_fusion"] = {"poster": "effnet_head", "text": "minilm_head",
                                 "runs": [{"seed": seed, "fusion": scores(*run)} for seed, run in enumerate(late_fusion[1:], 1)]}
     (project / "results" / "metrics.json").write_text(json.dumps({"models": models}))
@@ -35,19 +40,23 @@ def test_a_goal_is_met_by_the_mean_over_all_runs_micro_under_the_micro_rule_and_
         "lstm+class_weight": [(0.9, 0.9), (0.9, 0.9)],  # a variant: left out
         "cnn": [(0.9, 0.9)],  # no other seed: no seed mean
     }, {})
-    table = goals.score_goals().set_index("model")
+    table = goal_tables.score_goals().set_index("model")
     assert table.index.tolist() == ["effnet_head", "minilm_head", "gmu"]  # in the goals' order of inputs
     assert not table.loc["minilm_head", "micro met"] and table.loc["minilm_head", "macro met"]
     assert table.loc["gmu", "micro met"] and table.loc["gmu", "macro met"]
     assert table.loc["effnet_head", "micro met"] and not table.loc["effnet_head", "macro met"]
     assert table.loc["minilm_head", "micro-F1"] == "0.637 ± 0.021" and table.loc["minilm_head", "runs"] == 3
-    assert goals.cost_goals().empty  # no stage bench yet
+    assert goal_tables.cost_goals().empty  # no stage bench yet
+    best = goal_tables.best_means()  # the best mean of each kind of input, micro and macro apart
+    assert list(best) == ["posters", "overviews", "posters+overviews"] and best["posters"]["goals"] == (0.56, 0.34)
+    assert best["posters"]["means"] == pytest.approx((0.565, 0.305))
+    assert best["overviews"]["means"] == pytest.approx((0.63667, 0.51), abs=1e-4)
 
 
 def test_the_late_fusion_rebuilt_per_seed_is_judged_on_the_mean_of_its_runs(project):
     write_results(project, {"gmu": [(0.64, 0.46), (0.64, 0.46)], "effnet_head": [(0.5, 0.3)], "minilm_head": [(0.6, 0.5)]},
                   {}, late_fusion=[(0.65, 0.55), (0.66, 0.56), (0.67, 0.51)])
-    table = goals.score_goals().set_index("model")
+    table = goal_tables.score_goals().set_index("model")
     assert table.index.tolist() == ["fusion", "gmu"] and table.loc["fusion", "runs"] == 3
     assert table.loc["fusion", "micro-F1"] == "0.660 ± 0.010" and table.loc["fusion", "micro met"]  # mean 0.66
     assert not table.loc["fusion", "macro met"]  # mean 0.54 < 0.55
@@ -59,7 +68,7 @@ def test_cost_goals_weigh_each_added_stage_against_the_spec_cnn_and_make_all_aga
               "added_stages_to_spec_cnn_training": {"train gmu": 0.2, "train big": 1.2}}
     write_results(project, {}, {"stages": {"old": "f7e8774", "new": "HEAD", "totals": totals,
                                            "commits": {"f7e8774": "f7e8774abc", "HEAD": "fae45c5def"}}})
-    table = goals.cost_goals().set_index("goal")
+    table = goal_tables.cost_goals().set_index("goal")
     assert table["met"].tolist() == [True, False, False]
     assert table.loc["train big <= 1 x train cnn", "CPU s"] == 600.0
     assert table.loc["make all at fae45c5 <= 1.25 x at f7e8774", "ratio"] == 1.3
