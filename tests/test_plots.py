@@ -78,4 +78,4 @@ def test_each_training_curve_draws_the_column_its_legend_names(figures):
                 np.testing.assert_array_equal(lines[label].get_ydata(), history[key])
             best = [line for line in axis.get_lines() if line.get_linestyle() == ":"]
             assert [line.get_xdata()[0] for line in best] == [tables.training(name)["best_epoch"]]
-    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()][:2] == ["train", "validation"]
+    assert [text.get_text() for text in figure.legends[0].get_texts()][:2] == ["train", "validation"]

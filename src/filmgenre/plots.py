@@ -75,9 +75,9 @@ def training_curves(names=("cnn", "lstm"), baseline: str | None = "prior", metri
             axis.set_xlabel("epoch")
             if metric == "loss" and floor is not None:
                 axis.axhline(floor, color="black", linestyle="--", linewidth=0.8, label=f"{baseline}, validation")
-            if metric == metrics[0]:
-                axis.legend()
-    figure.tight_layout(pad=0.3)
+    # one legend for every panel, beside them: inside a panel it would hide the curves
+    figure.legend(*axes.flat[0].get_legend_handles_labels(), loc="center right", frameon=False)
+    figure.tight_layout(pad=0.3, rect=(0, 0, 0.84, 1))
     return save(figure, name)
 
 
