@@ -3,7 +3,8 @@
 TensorFlow and absl write to file descriptor 2 from C++ before any Python setting applies
 (``TF_CPP_MIN_LOG_LEVEL`` does not reach the lines printed before absl's logging starts): the
 "absl::InitializeLog" notice, "Could not find cuda drivers", the CPU-instructions notice and
-an **E**-level "failed call to cuInit" on a machine with no GPU. A user reads errors where
+an **E**-level "failed call to cuInit" on a machine with no GPU (and, at the LSTM's first step,
+an E-level notice that oneDNN runs booleans only with AVX-512). A user reads errors where
 nothing is wrong. ``start`` routes descriptor 2 through a filter that drops exactly those
 lines and passes everything else (warnings, errors, tracebacks, progress lines) through; child
 processes inherit it. ``filmgenre --verbose`` leaves descriptor 2 alone.
@@ -20,7 +21,9 @@ STARTUP_LINES = re.compile(
     rb"|I\d{4} [\d:. ]+\d+ (cudart_stub|cpu_feature_guard|port)\.cc:\d+\] "
     rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
     rb"|E\d{4} [\d:. ]+\d+ cuda_(platform|driver|executor)\.cc:\d+\] failed call to cuInit"
-    rb"|W\d{4} [\d:. ]+\d+ gpu_device\.cc:\d+\] Cannot dlopen some GPU libraries)")
+    rb"|W\d{4} [\d:. ]+\d+ gpu_device\.cc:\d+\] Cannot dlopen some GPU libraries"
+    # E-level, though nothing is wrong: a CPU without AVX-512 runs a boolean op (the LSTM's mask) in Eigen
+    rb"|E\d{4} [\d:. ]+\d+ util\.cc:\d+\] oneDNN supports DT_BOOL only on platforms with AVX-512)")
 
 
 def keep(line: bytes) -> bool:
