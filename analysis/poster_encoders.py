@@ -128,7 +128,7 @@ def summary(rows: pd.DataFrame, encodes: dict) -> dict:
 
 def main() -> None:
     ids, _ = cache.films_to_encode("poster_features")
-    encodes = files.read_json(config.paths().bench, {}).get("encode", {})
+    encodes = files.read_json(config.paths().bench, default={}).get("encode", {})
     encodes = {variant: encodes[f"effnet_{variant}_side_by_side"] if f"effnet_{variant}_side_by_side" in encodes
                and (variant == "lite0" or cache.cache_path(encoder_of(variant)).exists()) else encode(variant, ids)
                for variant in VARIANTS}

@@ -21,6 +21,18 @@ def test_a_corrupt_model_names_the_file_and_the_training_command(project):
         artifacts.load_model("lstm")
 
 
+def test_a_model_of_another_output_width_names_the_file_and_the_training_command(project):
+    import keras
+
+    (project / "models").mkdir()
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="sigmoid")])
+    other.save(project / "models" / "cnn.keras")
+    with pytest.raises(artifacts.ArtifactError) as raised:
+        artifacts.load_model("cnn")
+    assert str(raised.value) == ("models/cnn.keras: outputs (3,), not one probability for each of the 25 genres. "
+                                 "Retrain it: `filmgenre train cnn` (or `make all`).")
+
+
 def test_a_truncated_model_stops_predict_with_one_line(trained_tiny, tmp_path_factory, capsys):
     from conftest import copy_project
 
@@ -44,8 +56,9 @@ def test_a_corrupt_metrics_json_names_the_file_and_the_fix(project, content, pro
         artifacts.read_metrics()
     message = str(raised.value)
     assert message.startswith("results/metrics.json: ") and problem in message
-    assert "`filmgenre evaluate`" in message and "git checkout results/metrics.json" in message
-    for command in (["evaluate", "--check"], ["report"]):  # the check and the report stage stop on it
+    # evaluate reads the file it rewrites: the fix must not send the user back to the command that stops on it
+    assert "git checkout results/metrics.json" in message and "delete it and rerun `filmgenre evaluate`" in message
+    for command in (["evaluate"], ["evaluate", "--check"], ["evaluate", "--from-predictions"], ["report"]):  # each stops on it
         assert cli.main(command) == 2
         error = capsys.readouterr().err.strip()
         assert error.startswith("error: results/metrics.json: ") and "\n" not in error

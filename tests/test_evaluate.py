@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support, roc_auc_score
 
 from conftest import REAL_ZIP, REPO, copy_project, noisy_test_split
-from filmgenre import compare, config, evaluate, files, provenance, rules, scores
+from filmgenre import artifacts, compare, config, evaluate, files, provenance, rules, scores
 
 GENRES = config.GENRES
 G = len(GENRES)
@@ -267,6 +267,18 @@ def test_unknown_or_untrained_names_are_refused(project):
 
 
 # --------------------------------------------------------------------------- stale results
+def test_a_damaged_train_json_names_the_file_and_the_training_command(project):
+    path = project / "results" / "cnn" / "train.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"training_films": 4')  # cut short
+    with pytest.raises(artifacts.ArtifactError) as raised:
+        evaluate.training_films("cnn")
+    assert str(raised.value) == ("results/cnn/train.json: not valid JSON at line 1 (truncated or edited?). "
+                                 "Retrain it: `filmgenre train cnn` (or `make all`).")
+    path.write_text('{"training_films": 4}')
+    assert evaluate.training_films("cnn") == 4 and evaluate.training_films("lstm") is None
+
+
 def test_stale_detects_a_changed_split_and_baseline(trainable, monkeypatch):
     evaluate.evaluate_all(["prior"], log=lambda *_: None)
     assert provenance.stale() == {}
@@ -535,7 +547,7 @@ def test_committed_metrics_recompute_from_committed_predictions_and_real_labels(
 
 def test_a_model_removed_from_the_registry_leaves_metrics_the_fusion_and_the_comparisons(
         trained_tiny, tmp_path_factory, monkeypatch):
-    from filmgenre import artifacts, fusion, registry, uncertainty
+    from filmgenre import fusion, registry, uncertainty
 
     root = copy_project(trained_tiny, tmp_path_factory, "removed")
     monkeypatch.setattr(config, "ROOT", root)

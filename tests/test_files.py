@@ -1,4 +1,5 @@
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -122,3 +123,22 @@ def test_a_digest_hashes_its_parts_in_order_and_a_cached_hash_follows_the_file(t
     other.write_bytes(b"eight")
     os.utime(other, ns=(stamp + 10**9, stamp + 10**9))
     assert files.sha256_cached(other) == hashlib.sha256(b"eight").hexdigest()
+
+
+@pytest.mark.parametrize("content, problem", [(b'{"train": {"cnn": ', "not valid JSON at line 1 (truncated or edited?)"),
+                                              (b"\xff\xfe\x00garbage", "not valid JSON (truncated or edited?)"),
+                                              (b"[1, 2]", "a JSON list, not an object")])
+def test_a_damaged_json_file_names_itself_and_the_fix_for_every_stage_that_adds_to_it(project, content, problem):
+    """bench.json is added to by prepare, encode, train and bench (``merge_json``): a damaged one stops them
+    with one line naming it, the committed copy and deleting it, never a JSONDecodeError traceback."""
+    path = project / "results" / "bench.json"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    for read in (lambda: files.read_json(path), lambda: files.merge_json_entry(path, "train", "cnn", {"epochs": 1})):
+        with pytest.raises(files.ArtifactError) as raised:
+            read()
+        assert str(raised.value) == (f"results/bench.json: {problem}. Restore the committed copy "
+                                     "(`git checkout results/bench.json`), or delete it: the stage that writes it makes it anew.")
+    assert path.read_bytes() == content  # nothing written over it
+    with pytest.raises(files.ArtifactError, match=rf"^results/bench\.json: {re.escape(problem)}\. Rerun X\.$"):
+        files.read_json(path, "Rerun X.")  # a reader's own fix replaces the default

@@ -212,12 +212,33 @@ def test_raising_cell_fails_with_document_and_cell(tmp_path):
     assert not (tmp_path / "out" / "boom.html").exists()
 
 
+def test_a_damaged_results_file_stops_the_render_with_its_one_line_not_a_traceback(tmp_path):
+    qmd = tmp_path / "damaged.qmd"
+    qmd.write_text("```{python}\nfrom filmgenre import files\n"
+                   "raise files.ArtifactError('results/dataset.json: not valid JSON. Restore it.')\n```\n",
+                   encoding="utf-8")
+    with pytest.raises(render.RenderError) as info:
+        render.render_document(qmd, formats="html", output_dir=tmp_path / "out")
+    assert str(info.value) == f"{qmd}: code cell at line 1: results/dataset.json: not valid JSON. Restore it."
+    assert info.value.ename == "ArtifactError"
+
+
 def test_error_true_cell_renders_its_traceback(tmp_path):
     qmd = tmp_path / "tolerated.qmd"
     qmd.write_text("```{python}\n#| error: true\nraise KeyError('tolerated')\n```\n\nAfter.\n", encoding="utf-8")
     result = render.render_document(qmd, formats="html", output_dir=tmp_path)
     html = result.outputs["html"].read_text(encoding="utf-8")
     assert "KeyError" in html and "tolerated" in html and "After." in html
+
+
+def test_the_kernel_starts_without_jupyters_tcp_warning(tmp_path, capfd):
+    """Over TCP the kernel warns "Kernel is running over TCP without encryption" on standard error at every
+    render: a user reads a warning where nothing is wrong. The preview's kernel talks over IPC sockets."""
+    qmd = tmp_path / "quiet.qmd"
+    qmd.write_text("```{python}\nprint(6 * 7)\n```\n", encoding="utf-8")
+    result = render.render_document(qmd, formats="html", output_dir=tmp_path)
+    assert "42" in result.outputs["html"].read_text(encoding="utf-8")
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_report_fallback_and_quarto_choice(tmp_path, monkeypatch):

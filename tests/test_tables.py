@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from filmgenre import config, seed_tables, tables
+from filmgenre import config, files, seed_tables, tables
 
 METRICS = json.loads((config.ROOT / "results" / "metrics.json").read_text())
 
@@ -80,6 +80,19 @@ def test_confusion_rows_are_shares():
 def test_missing_results_say_what_to_run(project):
     with pytest.raises(FileNotFoundError, match="metrics.json: missing. Run `make all`"):
         tables.metrics()
+
+
+@pytest.mark.parametrize("name, read", [("dataset.json", tables.dataset), ("bench.json", tables.bench),
+                                        ("cnn/train.json", lambda: tables.training("cnn")),
+                                        ("metrics.json", tables.metrics)])
+def test_a_damaged_result_names_the_file_and_the_fix(project, name, read):
+    path = project / "results" / name
+    path.parent.mkdir(parents=True)
+    path.write_text('{"films": 6325, "genres": ')  # cut short
+    with pytest.raises(files.ArtifactError) as raised:
+        read()
+    assert str(raised.value) == (f"results/{name}: not valid JSON at line 1 (truncated or edited?). Restore the committed "
+                                 f"one (`git checkout results/{name}`), or delete it and rerun the stage that writes it.")
 
 
 def test_bench_rows_list_measured_variants_and_stage_cpu_seconds(project):

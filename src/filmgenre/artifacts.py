@@ -2,30 +2,22 @@
 names the file and the command that rebuilds it (``ArtifactError``), never a traceback.
 
 Encoder caches are checked where they are read (``encoders.cache.check_cache``: a bad one is
-re-encoded), predictions in ``predictions.read_predictions``; here the model files and the
-JSON results (``metrics.json``, a run's ``train.json``, ``explain/summary.json``).
+re-encoded), predictions in ``predictions.read_predictions``, every JSON file in ``files.read_json``
+(whose ``ArtifactError`` this module raises too); here the model files and the entries of
+``metrics.json``.
 """
 
-import json
 import zipfile
 from pathlib import Path
 
-from filmgenre import FilmgenreError, config, registry
+from filmgenre import config, registry
+from filmgenre.files import ArtifactError, read_json, relative  # the stages name them as artifacts.*
 
-METRICS_FIX = "Rebuild it with `filmgenre evaluate` (or `make all`), or restore the committed one: `git checkout results/metrics.json`."
+# evaluate reads the file it rewrites (earlier entries stay), so a damaged one must go before it runs.
+METRICS_FIX = ("Restore the committed one (`git checkout results/metrics.json`), or delete it and rerun "
+               "`filmgenre evaluate` (or `make all`).")
 ENTRY_KEYS = ("kind", "reads", "rule", "val", "test")
 KINDS = ("model", "baseline", "derived")
-
-
-class ArtifactError(FilmgenreError):
-    """A file written by an earlier stage that cannot be used as it is: the message says how to rebuild it."""
-
-
-def relative(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(config.paths().root.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def load_model(name: str, path: Path | None = None):
@@ -50,21 +42,6 @@ def load_model(name: str, path: Path | None = None):
         raise ArtifactError(f"{relative(path)}: outputs {model.output_shape[1:]}, not one probability for each of "
                             f"the {len(config.GENRES)} genres. {fix}")
     return model
-
-
-def read_json(path: Path, fix: str, default=None) -> dict:
-    """A JSON object written by a stage (``default`` when the file does not exist), or ``ArtifactError``."""
-    path = Path(path)
-    if not path.exists():
-        return default
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
-        raise ArtifactError(f"{relative(path)}: not valid JSON{where} (truncated or edited?). {fix}") from None
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{relative(path)}: a JSON {type(data).__name__}, not an object. {fix}")
-    return data
 
 
 def read_metrics(required: bool = False) -> dict:

@@ -51,6 +51,10 @@ _reads: dict[int, tuple[object, set[Path]]] = {}  # id(drawing frame) -> (the fr
 _cell: dict[str, set] = {"reads": set(), "functions": set(), "earlier": set()}  # the document cell running now
 
 
+# The index is git-ignored: there is no committed copy to restore.
+INDEX_FIX = "Delete it: the next render (`make report`) writes it anew."
+
+
 def index_path() -> Path:
     return config.paths().figures / INDEX_NAME
 
@@ -140,7 +144,7 @@ def _locked():
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{INDEX_NAME}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        index = files.read_json(path, default={"figures": {}})
+        index = files.read_json(path, INDEX_FIX, default={"figures": {}})
         index.setdefault("tables", {})
         yield index
         index["figures"] = {name: entry for name, entry in index["figures"].items()
@@ -205,12 +209,12 @@ def _end_cell(result=None) -> None:
 
 def tables() -> dict[str, dict]:
     """The index's tables by ``<folder>/<label>`` ({} before any document was rendered)."""
-    return files.read_json(index_path(), default={}).get("tables", {})
+    return files.read_json(index_path(), INDEX_FIX, default={}).get("tables", {})
 
 
 def entries() -> dict[str, dict]:
     """The index's figures by name ({} before any figure was drawn)."""
-    return files.read_json(index_path(), default={"figures": {}})["figures"]
+    return files.read_json(index_path(), INDEX_FIX, default={"figures": {}})["figures"]
 
 
 def _changed_reads(entry: dict) -> list[str]:

@@ -1,7 +1,10 @@
-"""Atomic writes and hashes: an interrupted run never leaves a half-written result.
+"""Atomic writes, checked JSON reads and hashes: an interrupted run never leaves a half-written
+result, and a damaged one read back is named with its fix, not a traceback.
 
 Every result file is written beside its target under a temporary name and moved into
-place with ``os.replace``, which is atomic on POSIX file systems.
+place with ``os.replace``, which is atomic on POSIX file systems. A JSON file is read back
+through ``read_json``: one that does not parse (cut short, edited, overwritten) raises
+``ArtifactError`` with one line naming the file and what rebuilds it.
 """
 
 import contextlib
@@ -10,6 +13,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
+
+from filmgenre import FilmgenreError, config
 
 
 @contextlib.contextmanager
@@ -49,11 +54,34 @@ def write_csv(target: Path | str, frame, **to_csv_kwargs) -> None:
     write_text(target, frame.to_csv(**to_csv_kwargs))
 
 
-def read_json(path: Path | str, default=None):
+class ArtifactError(FilmgenreError):
+    """A file written by an earlier stage that cannot be used as it is: the message says how to rebuild it."""
+
+
+def relative(path: Path | str) -> str:
+    """``path`` as a message names it: relative to the project root when it is below it."""
+    try:
+        return str(Path(path).resolve().relative_to(config.paths().root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_json(path: Path | str, fix: str | None = None, default=None) -> dict:
+    """A JSON object written by a stage (``default`` when the file does not exist), or ``ArtifactError``
+    naming the file and ``fix`` (by default: restore the committed copy, or delete it)."""
     path = Path(path)
     if not path.exists():
         return default
-    return json.loads(path.read_text(encoding="utf-8"))
+    fix = fix or (f"Restore the committed copy (`git checkout {relative(path)}`), or delete it: "
+                  "the stage that writes it makes it anew.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        where = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise ArtifactError(f"{relative(path)}: not valid JSON{where} (truncated or edited?). {fix}") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{relative(path)}: a JSON {type(data).__name__}, not an object. {fix}")
+    return data
 
 
 def merge_json(target: Path | str, section: str, values: dict) -> dict:

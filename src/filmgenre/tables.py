@@ -6,11 +6,9 @@ scores, comparisons and errors of ``metrics.json`` and how numbers are written; 
 read (``explain/``) is in ``explain_tables`` and training noise (``seeds.json``) in ``seed_tables``.
 """
 
-import json
-
 import pandas as pd
 
-from filmgenre import config, figure_index
+from filmgenre import config, figure_index, files
 
 figure_index.record_tables(__file__)  # each tbl- cell of a rendered document: which results made it
 
@@ -20,10 +18,12 @@ def results_folder():
 
 
 def read_result(name: str) -> dict:
+    """A JSON file of ``results/``, checked (``files.read_json``): a damaged one is named with its fix."""
     path = results_folder() / name
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing. Run `make all` (or the stage that writes it) first.")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return files.read_json(path, f"Restore the committed one (`git checkout results/{name}`), or delete it and "
+                                 "rerun the stage that writes it.")
 
 
 def dataset() -> dict:

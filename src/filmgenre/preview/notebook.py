@@ -79,6 +79,11 @@ def build_notebook(doc: QmdDocument, meta: dict, figure_formats=("png",)):
     return nb
 
 
+# The study's errors whose message is the whole story (a damaged or missing results file named with the
+# command that fixes it, ``files.ArtifactError``): shown as that one line, without the kernel's traceback.
+ONE_LINE_ERRORS = ("ArtifactError",)
+
+
 def execute_notebook(nb, cwd: Path, document: Path, timeout: int = 600):
     """Run ``nb`` with nbclient in ``cwd``; a failing cell raises :class:`RenderError` naming it.
 
@@ -102,6 +107,9 @@ def execute_notebook(nb, cwd: Path, document: Path, timeout: int = 600):
             where = f"{info.get('role', 'setup')} cell" + (f" {label!r}" if label else "")
             where += f" at line {line}" if line else ""
             ename, evalue = getattr(exc, "ename", type(exc).__name__), ANSI_ESCAPE.sub("", str(getattr(exc, "evalue", exc)))
+            if ename in ONE_LINE_ERRORS:
+                raise RenderError(f"{document}: {where}: {evalue}", cell=label or (f"line {line}" if line else None),
+                                  ename=ename) from exc
             raise RenderError(f"{document}: {where} raised {ename}: {evalue}\n\n{ANSI_ESCAPE.sub('', str(exc)).strip()}",
                               cell=label or (f"line {line}" if line else None), ename=ename) from exc
         finally:
