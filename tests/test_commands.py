@@ -28,3 +28,35 @@ def test_report_names_a_damaged_seeds_json_and_the_fix(project, capsys):
     error = capsys.readouterr().err
     assert error.startswith("error: results/seeds.json: not valid JSON") and error.count("\n") == 1
     assert "git checkout results/seeds.json" in error
+
+
+def test_report_names_a_damaged_explain_summary_and_the_fix(project, capsys):
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copytree(REPO / "results", project / "results")
+    summary = project / "results" / "explain" / "summary.json"
+    summary.write_text(summary.read_text()[:50])  # cut short
+    assert cli.main(["report"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: results/explain/summary.json: not valid JSON") and error.count("\n") == 1
+    assert "git checkout results/explain/" in error and "rerun `filmgenre explain`" in error
+
+
+def test_report_names_a_damaged_results_file_its_documents_read_in_one_line(project, capsys, monkeypatch):
+    """dataset.json is read by the documents' first cells, not checked before the render: the cell's
+    error is the one line that names it and the fix, without the kernel's traceback."""
+    import shutil
+
+    from conftest import REPO
+
+    for part in ("results", "report", "analysis", "_quarto.yml"):
+        (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, project / part)
+    dataset = project / "results" / "dataset.json"
+    dataset.write_text(dataset.read_text()[:60])  # cut short
+    monkeypatch.setenv("FILMGENRE_ROOT", str(project))  # where the documents' kernels read from
+    assert cli.main(["report", "--quarto", "never"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and ": results/dataset.json: not valid JSON at line" in error
+    assert "`git checkout results/dataset.json`" in error

@@ -26,6 +26,7 @@ git-ignored because it is derived from the posters.
 
 import functools
 import time
+import zipfile
 from typing import Sequence
 
 import numpy as np
@@ -39,7 +40,9 @@ EXAMPLES_PER_GENRE = 3
 BATCH = 256
 ENCODER_POSTER_CACHE = 96  # the poster cache the EfficientNet heads are explained on (``poster_predictor``)
 DECIMALS = 5  # of the committed tables
-SUMMARY_FIX = "Rebuild it with `filmgenre explain` (or `make all`), or restore the committed one: `git checkout results/explain/`."
+# explain reads the files it adds to (earlier models' rows stay), so a damaged one must go before it runs.
+SUMMARY_FIX = ("Restore the committed one (`git checkout results/explain/`), or delete it and rerun "
+               "`filmgenre explain` (or `make all`).")
 
 
 class ExplainError(FilmgenreError):
@@ -226,14 +229,43 @@ def _write(name: str, frame: pd.DataFrame, replace_models: bool = False) -> None
     A model explained again keeps its place, so a rerun rewrites the same file; rows of a model no
     longer in the registry go."""
     path = folder() / f"{name}.csv"
-    if replace_models and path.exists():
-        kept = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if replace_models and (kept := kept_rows(name)) is not None:
         kept = kept[kept["model"].map(_still_known)]
         order = list(dict.fromkeys([*kept["model"], *frame["model"]]))
         frame = (pd.concat([kept[~kept["model"].isin(frame["model"])], frame], ignore_index=True)
                  .sort_values("model", key=lambda models: models.map(order.index), kind="stable")
                  [list(frame.columns)])
     files.write_csv(path, frame.round(DECIMALS))
+
+
+def kept_rows(name: str) -> pd.DataFrame | None:
+    """The rows of ``results/explain/<name>.csv`` that an explain run adds to (``None`` if there is no such
+    file), checked: a damaged table stops the stage naming it, rather than losing other models' rows."""
+    path = folder() / f"{name}.csv"
+    if not path.exists():
+        return None
+    try:
+        kept = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise artifacts.ArtifactError(f"{artifacts.relative(path)}: not a readable CSV ({type(error).__name__}). "
+                                      f"{SUMMARY_FIX}") from None
+    if "model" not in kept.columns:
+        raise artifacts.ArtifactError(f"{artifacts.relative(path)}: no 'model' column. {SUMMARY_FIX}")
+    return kept
+
+
+def kept_examples(npz, replaced: Sequence[str], log) -> dict:
+    """The example maps of the models not ``replaced`` from ``occlusion_examples.npz``. The file is
+    git-ignored and derived, so a damaged one is dropped with one line, not a traceback."""
+    if not npz.exists():
+        return {}
+    try:
+        with np.load(npz, allow_pickle=False) as kept:
+            return {key: kept[key] for key in kept.files if key.split("/")[0] not in replaced}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        log(f"{artifacts.relative(npz)}: not a readable .npz ({type(error).__name__}); written anew with these models' "
+            "maps only (`filmgenre explain --posters NAME` adds another's).")
+        return {}
 
 
 def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None, occlusion_films: int = 200,
@@ -247,6 +279,10 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     texts = default_texts if texts is None else list(texts)
     out = folder()
     out.mkdir(parents=True, exist_ok=True)
+    # What earlier runs wrote and this one adds to, checked before any work: a damaged file stops here.
+    earlier = artifacts.read_json(out / "summary.json", SUMMARY_FIX, {})  # models explained earlier stay listed
+    for table in ("ablation", "occlusion", "words"):
+        kept_rows(table)
     test = predictions.evaluation_films("test")
     seconds = {}
 
@@ -270,10 +306,7 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
         _write("ablation", frame[["model", *frame.columns.drop("model")]], True)
         _write("occlusion", pd.concat(occlusion, ignore_index=True), True)
         npz = out / "occlusion_examples.npz"
-        if npz.exists():
-            with np.load(npz) as kept:
-                examples = {key: kept[key] for key in kept.files if key.split("/")[0] not in posters} | examples
-        np.savez_compressed(npz, **examples)
+        np.savez_compressed(npz, **(kept_examples(npz, posters, log) | examples))
 
     genres = explained_genres(test)
     rankings = []
@@ -293,7 +326,6 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
         files.write_json(out / "leakage.json", genre_name_leakage(test, log))
         seconds["leakage"] = time.perf_counter() - started
 
-    earlier = artifacts.read_json(out / "summary.json", SUMMARY_FIX, {})  # models explained by earlier runs stay listed
     summary = {"posters": list(dict.fromkeys(filter(_still_known, earlier.get("posters", []) + posters))),
                "texts": list(dict.fromkeys(filter(_still_known, earlier.get("texts", []) + texts))), "occlusion_films": occlusion_films,
                "word_films": word_films or len(test.ids), "patch": probes.PATCH, "stride": probes.STRIDE, "regions": probes.REGIONS,
