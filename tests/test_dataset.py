@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import REAL_ZIP, REPO_SPLITS, film_rows, files_under
-from filmgenre import config, dataset
+from filmgenre import config, dataset, files
 
 
 def test_prepare_decodes_every_flavour_and_skips_bad_posters(prepared, capsys):
@@ -73,14 +73,47 @@ def test_a_split_is_made_once_then_reused_and_refused_for_other_films(tmp_path):
     edited = made.assign(split=made["split"].replace({"val": "test"}))
     edited.to_csv(path, index=False)
     assert dataset.ensure_split(films, path).equals(edited.astype(str))  # the committed file wins, as it is
-    refusal = (r"splits\.csv: its Ids do not match the dataset's 59 films. It belongs to another copy of the "
-               r"data: delete it to make a new split \(results will change\)\.$")
-    with pytest.raises(dataset.DatasetError, match=refusal):
+    with pytest.raises(dataset.DatasetError) as refused:
         dataset.ensure_split(films.iloc[1:], path)
-    for faulty in (edited.assign(split="holdout"), edited.rename(columns={"Id": "imdb"})):
-        faulty.to_csv(path, index=False)
-        with pytest.raises(dataset.DatasetError, match="delete it to make a new split"):
-            dataset.ensure_split(films, path)
+    assert str(refused.value) == f"{path}: its Ids do not match the dataset's 59 films. {dataset.SPLIT_FIX}"
+    assert "`git checkout data/splits.csv`" in dataset.SPLIT_FIX and "delete it to make a new split" in dataset.SPLIT_FIX
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda path, split: split.iloc[:30].to_csv(path, index=False), "its Ids do not match"),  # cut short
+    (lambda path, split: path.write_text(path.read_text()[:100]), "not a table of Ids"),  # cut inside a row
+    (lambda path, split: path.write_bytes(b"\xff\xfe\x00garbage"), "not a readable CSV (UnicodeDecodeError)"),
+    (lambda path, split: path.write_text('Id,split\n"tt1,train\n'), "not a readable CSV (ParserError)"),
+    (lambda path, split: path.write_text(""), "not a readable CSV (EmptyDataError)"),
+    (lambda path, split: split.assign(split="holdout").to_csv(path, index=False), "not a table of Ids and their split"),
+    (lambda path, split: split.rename(columns={"Id": "imdb"}).to_csv(path, index=False), "not a table of Ids"),
+])
+def test_a_damaged_split_is_named_with_the_fix_never_a_pandas_traceback(project, damage, problem):
+    films = pd.DataFrame(film_rows(60))
+    path = config.paths().splits
+    made = dataset.ensure_split(films, path)
+    damage(path, made)
+    with pytest.raises(dataset.DatasetError) as refused:
+        dataset.ensure_split(films, path)
+    assert str(refused.value).startswith(f"data/splits.csv: {problem}") and "\n" not in str(refused.value)
+    assert str(refused.value).endswith(dataset.SPLIT_FIX)
+
+
+def test_a_damaged_poster_cache_names_itself_and_the_prepare_command(project):
+    processed = config.paths().processed
+    processed.mkdir(parents=True)
+    (processed / "films.csv").write_text("Id,Overview,split\ntt1,a story,train\n")
+    cache = processed / "posters_64.npz"
+    np.savez(cache, ids=np.array(["tt1"]), images=np.zeros((1, 64, 64, 3), np.uint8))
+    assert dataset.load_processed()[1].tolist() == ["tt1"]
+    for damage, problem in ((lambda: cache.write_bytes(cache.read_bytes()[:100]), "BadZipFile"),
+                            (lambda: np.savez(cache, ids=np.array(["tt1"])), "KeyError")):
+        damage()
+        with pytest.raises(dataset.DatasetError) as refused:
+            dataset.load_processed()
+        assert str(refused.value) == (f"data/processed/posters_64.npz: not a readable poster cache ({problem}). Delete it "
+                                      "and run `filmgenre prepare --source path/to/Multimodal_IMDB_dataset.zip "
+                                      "--image-size 64` again.")
 
 
 def test_an_existing_split_of_other_films_is_refused(prepared, tiny_zip):
@@ -100,3 +133,14 @@ def test_prepare_on_the_real_zip(project):
     assert manifest["genre_counts"]["Drama"] == 3422
     # The seeded split is reproducible: made afresh, it equals the committed one.
     pd.testing.assert_frame_equal(pd.read_csv(project / "data/splits.csv"), pd.read_csv(REPO_SPLITS))
+
+
+def test_a_damaged_manifest_names_itself_and_the_fix(prepared, tiny_zip):
+    manifest = prepared / "data/processed/manifest_64.json"
+    manifest.write_text(manifest.read_text()[:30])  # cut short
+    with pytest.raises(files.ArtifactError) as refused:
+        dataset.prepare(tiny_zip, progress=False, log=lambda *_: None)
+    assert str(refused.value) == ("data/processed/manifest_64.json: not valid JSON at line 2 (truncated or edited?). "
+                                  "Delete it and run `filmgenre prepare` again.")
+    manifest.unlink()  # as it says
+    assert dataset.prepare(tiny_zip, progress=False, log=lambda *_: None)["films"] == 48

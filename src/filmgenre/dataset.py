@@ -8,6 +8,7 @@ film table, the decoded poster cache and the split, through ``load_processed`` a
 
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,15 +38,23 @@ def make_split(films: pd.DataFrame, seed: int = config.SEED) -> pd.DataFrame:
     return pd.DataFrame({"Id": films["Id"].to_numpy(), "split": split})
 
 
+SPLIT_FIX = ("Cut short or edited: restore the committed one (`git checkout data/splits.csv`); made for another "
+             "copy of the data: delete it to make a new split (results will change).")
+
+
 def ensure_split(films: pd.DataFrame, splits_csv: Path, seed: int = config.SEED) -> pd.DataFrame:
     """Reuse the committed split if it covers exactly these films, else make it (once)."""
     if splits_csv.exists():
-        split = pd.read_csv(splits_csv, dtype=str)
-        if set(split.get("Id", [])) != set(films["Id"]) or not set(split["split"]) <= set(config.SPLIT_FRACTIONS):
-            raise DatasetError(
-                f"{splits_csv}: its Ids do not match the dataset's {len(films)} films. It belongs to "
-                "another copy of the data: delete it to make a new split (results will change)."
-            )
+        where = files.relative(splits_csv)
+        try:
+            split = pd.read_csv(splits_csv, dtype=str)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise DatasetError(f"{where}: not a readable CSV ({type(error).__name__}). {SPLIT_FIX}") from None
+        if {"Id", "split"} - set(split.columns) or not set(split["split"]) <= set(config.SPLIT_FRACTIONS):
+            raise DatasetError(f"{where}: not a table of Ids and their split ({', '.join(config.SPLIT_FRACTIONS)}). "
+                               f"{SPLIT_FIX}")
+        if set(split["Id"]) != set(films["Id"]):
+            raise DatasetError(f"{where}: its Ids do not match the dataset's {len(films)} films. {SPLIT_FIX}")
         return split
     split = make_split(films, seed)
     files.write_csv(splits_csv, split)
@@ -74,7 +83,7 @@ def prepare(
     where = config.paths()
     src = locate_source(Path(source), where.raw)
     outputs = processed_paths(image_size)
-    manifest = files.read_json(outputs["manifest"], default={})
+    manifest = files.read_json(outputs["manifest"], "Delete it and run `filmgenre prepare` again.", default={})
     if (manifest.get("fingerprint") == src.fingerprint and all(p.exists() for p in outputs.values())
             and where.splits.exists()):
         log(f"Up to date: {outputs['posters'].relative_to(where.root)} matches {source}.")
@@ -191,8 +200,13 @@ def load_processed(image_size: int = config.IMAGE_SIZE):
             f"`filmgenre prepare --source path/to/Multimodal_IMDB_dataset.zip --image-size {image_size}` first."
         )
     films = pd.read_csv(films_csv, dtype={"Id": str, "Overview": str, "split": str})
-    with np.load(posters) as cache:
-        return films, cache["ids"].astype(str), cache["images"]
+    try:
+        with np.load(posters, allow_pickle=False) as cache:
+            return films, cache["ids"].astype(str), cache["images"]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"{files.relative(posters)}: not a readable poster cache ({type(error).__name__}). Delete it "
+                           f"and run `filmgenre prepare --source path/to/Multimodal_IMDB_dataset.zip --image-size "
+                           f"{image_size}` again.") from None
 
 
 def cached_posters(ids, image_size: int = config.IMAGE_SIZE) -> dict[str, np.ndarray]:
