@@ -83,3 +83,15 @@ def test_open_poster_says_what_is_wrong_with_a_file(tmp_path, make, message):
     make(path)
     with pytest.raises(posters.PosterError, match=rf"^{tmp_path}/poster\.jpg: {message}.*\. (Pass|Convert)"):
         posters.open_poster(path)
+
+
+def test_model_pixels_are_the_pixels_training_feeds_every_poster_model():
+    """predict's one film and explain's altered posters go through ``model_pixels``, training through
+    ``features.poster_dataset``: the same float32 values, 0 -> 0.0 and 255 -> 1.0."""
+    from filmgenre import features
+
+    images = np.arange(256 * 3, dtype=np.int64).reshape(4, 8, 8, 3).astype(np.uint8)  # every value 0..255
+    fed, _ = next(iter(features.poster_dataset(images, np.zeros((4, 25), np.float32), batch_size=4)))
+    scaled = np.asarray(posters.model_pixels(images))
+    assert scaled.dtype == np.float32 and np.array_equal(scaled, fed.numpy())
+    assert scaled.min() == 0.0 and scaled.max() == 1.0 and np.array_equal(scaled * 255, images.astype(np.float32))

@@ -25,6 +25,7 @@ import numpy as np
 from filmgenre import config, dataset, files
 from filmgenre.dataset import Films
 from filmgenre.encoders import cache as encoder_cache
+from filmgenre.posters import model_pixels
 
 POSTERS, OVERVIEWS = "posters", "overviews"
 
@@ -119,7 +120,7 @@ def raw_predictor(spec, model, batch_size: int = 256) -> Callable:
     from filmgenre import features
 
     if spec.reads == POSTERS:
-        return lambda images: model.predict(np.asarray(images, np.float32) / 255.0, batch_size=batch_size, verbose=0)
+        return lambda images: model.predict(model_pixels(images), batch_size=batch_size, verbose=0)
     if spec.reads == OVERVIEWS:
         return lambda texts: features.predict_by_length(model, list(texts), batch_size)
     if modality(spec) == OVERVIEWS:
@@ -177,7 +178,7 @@ def one_film(spec, pixels: Callable[[int], np.ndarray], overview: str | None, fi
 
         return tf.constant([overview])
     if spec.reads == POSTERS:
-        return pixels(spec.image_size)[None].astype(np.float32) / 255.0  # as features.poster_dataset
+        return model_pixels(pixels(spec.image_size)[None])
     vector = vectors(spec.reads, film_id, poster, overview)
     return None if vector is None else vector[None]
 

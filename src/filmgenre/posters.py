@@ -100,6 +100,18 @@ def decode_poster(raw, image_size: int):
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
+def model_pixels(images):
+    """uint8 posters (a numpy array or a tensor) as every poster model is fed them: float32 in [0, 1].
+
+    ``explain``'s altered posters, ``predict``'s one film and the bench scale through here.
+    ``features.poster_dataset`` (training and evaluation) writes the same division: its module is
+    part of every model's build key (``stamps``), so moving it here retrains every model, which is
+    left to a run that retrains anyway; test_posters keeps the two equal until then."""
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) / 255.0
+
+
 def cache_posters(ids: list[str], images_dir: Path, image_size: int, progress: bool = True):
     """Decode and resize every film's poster once, in parallel.
 

@@ -33,17 +33,17 @@ def course_poster_dataset(paths: list[str], labels: np.ndarray) -> tf.data.Datas
     def load(path, label):
         image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
         image = tf.image.resize(image, [config.IMAGE_SIZE, config.IMAGE_SIZE])
-        return image / 255.0, label
+        return posters.model_pixels(image), label
 
     return (tf.data.Dataset.from_tensor_slices((paths, labels))
             .map(load, num_parallel_calls=features.AUTOTUNE).ignore_errors()
             .batch(config.BATCH_SIZE).prefetch(features.AUTOTUNE))
 
 
-def in_memory_dataset(posters: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
+def in_memory_dataset(images: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
     """The upper limit: one ready float batch handed out again and again, no work per image."""
-    batch = (tf.constant(posters[:config.BATCH_SIZE], tf.float32) / 255.0, tf.constant(labels[:config.BATCH_SIZE]))
-    return tf.data.Dataset.from_tensors(batch).repeat(max(1, len(posters) // config.BATCH_SIZE))
+    batch = (posters.model_pixels(images[:config.BATCH_SIZE]), tf.constant(labels[:config.BATCH_SIZE]))
+    return tf.data.Dataset.from_tensors(batch).repeat(max(1, len(images) // config.BATCH_SIZE))
 
 
 def bench_poster_pipeline(settings: Settings, log) -> dict:
@@ -128,7 +128,7 @@ def bench_jpeg_decode(settings: Settings, log) -> dict:
 # --------------------------------------------------------------------------- input pipeline overhead
 def bench_input_overhead(settings: Settings, log) -> dict:
     spec, films, pipeline = training_data("cnn", settings)
-    images = films.posters.astype(np.float32) / 255.0
+    images = posters.model_pixels(films.posters).numpy()
     model = inputs.build(spec, films, jit_compile=False)
     feeds = {
         "pipeline": ({"x": pipeline}, "train.build_datasets: features.poster_dataset(training=True)"),
