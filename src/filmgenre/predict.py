@@ -144,7 +144,7 @@ def _rule_of(name: str, metrics: dict) -> tuple[dict | None, str | None]:
     entry = metrics.get("models", {}).get(name)
     if entry is None:
         return None, f"no decision rule yet: run `filmgenre evaluate {name}`"
-    recorded = entry.get("provenance", {}).get("inputs", {}).get(f"models/{name}.keras")
+    recorded = entry.get("provenance", {}).get("inputs", {}).get(registry.model_file(name))
     model_file = registry.model_path(name)
     if recorded and model_file.exists() and files.sha256(model_file) != recorded:
         return entry["rule"], f"rule chosen for an earlier {model_file.name}: run `filmgenre evaluate {name}`"

@@ -39,7 +39,7 @@ def inputs_of(name: str) -> dict[str, Path]:
             inputs[f"data/processed/{processed['posters'].name}"] = processed["posters"]
         inputs["src/filmgenre/baselines.py"] = Path(baselines.__file__)
     else:
-        inputs[f"models/{name}.keras"] = registry.model_path(name)
+        inputs[registry.model_file(name)] = registry.model_path(name)
         inputs |= model_inputs.source_files(registry.spec(name))
     inputs |= {key: recorded_path(key) for key in EVALUATION_CODE}
     return inputs

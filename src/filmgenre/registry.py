@@ -103,9 +103,14 @@ def make_all_models() -> list[str]:
     return [name for name in MODELS if name not in config.EXTRA_MODELS]
 
 
+def model_file(name: str) -> str:
+    """The trained model's (or run's) file relative to the project root: its key in ``metrics.json``'s provenance."""
+    return f"models/{name}.keras"
+
+
 def model_path(name: str, root: Path | None = None) -> Path:
     """Where the trained model (or run) ``name`` is saved, below ``root`` (default: the project)."""
-    return (config.paths().root if root is None else Path(root)) / "models" / f"{name}.keras"
+    return (config.paths().root if root is None else Path(root)) / model_file(name)
 
 
 def trained_models() -> list[str]:
