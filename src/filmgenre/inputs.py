@@ -10,10 +10,12 @@ evaluate, seeds, predict, explain, the bench, provenance and stamps each call on
 the Makefile's prerequisites (``registry.make_prerequisites``, read without any dependency) name
 the kinds again. TensorFlow is imported only where a pipeline or a model is made.
 
-A new kind of input (a third encoder, say) is an entry of ``encoders.cache.ENCODERS`` and its
-network module: an encoder's vectors are read like every other encoder's. A model may read several
-encoders' vectors (``reads`` joins their names with "+", as the learned fusions do): each film's
-vectors then lie side by side in that order, and only films with every input are read.
+A new kind of input (a third encoder, say) is its network module, an entry of
+``encoders.cache.ENCODERS`` with its call in that module (``embeddings``, ``encoder``), and, to
+explain a head on it, a branch in ``raw_predictor``: here its vectors are read like every other
+encoder's. A model may read several encoders' vectors (``reads`` joins their names with "+", as
+the learned fusions do): each film's vectors then lie side by side in that order, and only films
+with every input are read.
 """
 
 import dataclasses
