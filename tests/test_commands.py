@@ -44,19 +44,20 @@ def test_report_names_a_damaged_explain_summary_and_the_fix(project, capsys):
     assert "git checkout results/explain/" in error and "rerun `filmgenre explain`" in error
 
 
-def test_report_names_a_damaged_results_file_its_documents_read_in_one_line(project, capsys, monkeypatch):
-    """dataset.json is read by the documents' first cells, not checked before the render: the cell's
-    error is the one line that names it and the fix, without the kernel's traceback."""
+@pytest.mark.parametrize("damaged", ["dataset.json", "cnn/train.json"])
+def test_report_names_a_damaged_results_file_its_documents_read_in_one_line(damaged, project, capsys, monkeypatch):
+    """Files the documents read are checked before the render (under Quarto a cell's error would be a
+    traceback): one line that names the file and the fix."""
     import shutil
 
     from conftest import REPO
 
     for part in ("results", "report", "analysis", "_quarto.yml"):
         (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, project / part)
-    dataset = project / "results" / "dataset.json"
-    dataset.write_text(dataset.read_text()[:60])  # cut short
+    path = project / "results" / damaged
+    path.write_text(path.read_text()[:60])  # cut short
     monkeypatch.setenv("FILMGENRE_ROOT", str(project))  # where the documents' kernels read from
     assert cli.main(["report", "--quarto", "never"]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and ": results/dataset.json: not valid JSON at line" in error
-    assert "`git checkout results/dataset.json`" in error
+    assert error.count("\n") == 1 and f": results/{damaged}: not valid JSON at line" in error
+    assert f"`git checkout results/{damaged}`" in error

@@ -160,10 +160,16 @@ def report(args) -> None:
     from filmgenre.preview import render
     from filmgenre.seeds import SEEDS_FIX
 
-    # the documents read them: a bad one is named here, not in a notebook's traceback
-    artifacts.read_metrics(required=True)
+    from filmgenre import tables
+
+    # the documents read them: a bad one is named here (also under Quarto), not in a notebook's traceback
+    metrics = artifacts.read_metrics(required=True)
     artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
     artifacts.read_json(config.paths().results / "seeds.json", SEEDS_FIX, default={})
+    tables.dataset(), tables.bench()
+    for name, entry in metrics["models"].items():
+        if entry["kind"] == "model":
+            tables.training(name)
 
     for output in render.report(config.ROOT, quarto=args.quarto):
         print(os.path.relpath(output))  # where it is from here: _output/report/report.pdf from the project
