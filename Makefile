@@ -24,6 +24,11 @@ EVALUATE_CODE := $(addprefix src/filmgenre/,evaluate.py rules.py scores.py predi
 MODEL_INPUTS := $(shell $(REGISTRY) inputs $(MODELS))
 ENCODED := $(sort $(filter %.encoded,$(subst :, ,$(MODEL_INPUTS))))
 .PHONY: all extras install keys prepare encode train evaluate explain explain-encoders report diff seeds test mutants clean help
+# Make deletes a target whose recipe is interrupted (Ctrl-C) after it was written. The stages write
+# their files atomically, and results/metrics.json keeps the committed entries of the models `make all`
+# does not retrain, and a deleted key stamp would retrain its model: nothing is deleted, a rerun redoes it.
+.PRECIOUS: results/metrics.json results/explain/summary.json models/%.keras models/keys/%.json \
+	data/processed/%.encoded data/processed/keys/%.json data/processed/manifest_%.json
 
 # One line as each stage starts: which, and the minutes since `make` started (training
 # adds a line per epoch with an estimate of what remains of the model).

@@ -154,3 +154,24 @@ def test_keras_src_is_imported_only_where_a_test_pins_the_keras_version():
     for test_file, test in PRIVATE_KERAS.values():
         assert test in {node.name for node in syntax(TESTS / test_file).body if isinstance(node, ast.FunctionDef)}
     assert imports_private_keras(ast.parse("import keras.src.ops")) and not imports_private_keras(ast.parse("import keras"))
+
+
+# --------------------------------------------------------------------------- the Makefile
+def test_no_file_a_stage_writes_is_deleted_when_make_is_interrupted():
+    """Make deletes a target whose recipe was interrupted after writing it: results/metrics.json then
+    lost the committed entries of the models `make all` does not retrain. Every file target of a
+    stage (a recipe calling the CLI) must be .PRECIOUS (the stages write atomically)."""
+    import fnmatch
+    import subprocess
+
+    database = subprocess.run(["make", "-p", "-n", "help"], cwd=PACKAGE.parents[1], capture_output=True, text=True).stdout
+    precious = next(line for line in database.splitlines() if line.startswith(".PRECIOUS:")).split()[1:]
+    phony = set(next(line for line in database.splitlines() if line.startswith(".PHONY:")).split()[1:])
+    written = set()
+    for rule in database.split("\n\n"):  # a rule: its target line, comments, its recipe
+        target, _, rest = rule.strip().partition(":")
+        if "$(FILMGENRE)" in rest and "/" in target and target not in phony:
+            written.add(target.strip())
+    assert {"results/metrics.json", "models/%.keras"} <= written
+    unprotected = [t for t in written if not any(fnmatch.fnmatch(t, p.replace("%", "*")) for p in precious)]
+    assert unprotected == []
