@@ -13,6 +13,24 @@ def test_committed_results_hold_every_table():
         assert len(frame) > 0, name
 
 
+def test_the_stage_writes_every_table_under_the_name_the_report_layer_reads():
+    """A rename slipped into one side (``probes.tfidf_terms``) left the report reading a stale table:
+    the tables explain.run writes are the ones the report layer asks ``explain_tables.explain`` for."""
+    import ast
+    import inspect
+
+    from filmgenre import explain_tables, plots
+
+    def string_args(source: str, function: str) -> set[str]:
+        return {node.args[0].value for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+                and function in (getattr(node.func, "id", None), getattr(node.func, "attr", None))
+                and node.args and isinstance(node.args[0], ast.Constant)}
+
+    written = string_args(inspect.getsource(explain.run), "_write")
+    read = string_args(inspect.getsource(explain_tables) + inspect.getsource(plots), "explain")
+    assert written == read and "tfidf_terms" in written
+
+
 def test_a_model_explained_again_keeps_its_rows_place(project):
     first = pd.DataFrame({"model": ["cnn", "cnn", "effnet_head"], "score": [0.1, 0.2, 0.3]})
     explain._write("ablation", first, replace_models=True)

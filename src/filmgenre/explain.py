@@ -270,7 +270,7 @@ def kept_examples(npz, replaced: Sequence[str], log) -> dict:
 
 def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None, occlusion_films: int = 200,
         word_films: int | None = None, name_leakage: bool = True, log=print) -> dict:
-    """The `filmgenre explain` stage: write ``results/explain/{ablation,occlusion,words,probes.tfidf_terms,
+    """The `filmgenre explain` stage: write ``results/explain/{ablation,occlusion,words,tfidf_terms,
     calibration}.csv``, ``leakage.json`` and ``summary.json`` (settings, seconds per part); the example maps to
     ``occlusion_examples.npz`` (git-ignored). Without ``name_leakage`` the committed ``leakage.json``
     stays (explaining one more model need not re-score the text models on masked overviews)."""
@@ -318,7 +318,7 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
         _write("words", pd.concat(rankings, ignore_index=True)[
             ["model", "genre", "rank", "word", "contribution", "films"]], True)
     started = time.perf_counter()
-    _write("probes.tfidf_terms", probes.tfidf_terms(*fitted_tfidf(), genres))
+    _write("tfidf_terms", probes.tfidf_terms(*fitted_tfidf(), genres))
     seconds["tfidf terms"] = time.perf_counter() - started
 
     if name_leakage:
