@@ -150,7 +150,7 @@ def test_prose_numbers_agree_with_the_tables_they_describe(rendered):
     means = re.search(rf"{text_member} beats {poster_member} in micro-F1 by ([+-]\d\.\d{{3}}) between seed means", text)
     assert means and abs(_number(means[1]) - (seed_mean(text_member) - seed_mean(poster_member))) <= 0.0015
     gain = seed_tables.late_fusion_gain()
-    over_seeds = re.search(r"alone \(paired intervals, reported runs\) \(over its (\d) runs, ([+-]\d\.\d{3}) ±", text)
+    over_seeds = re.search(r"alone \(paired intervals, reported runs; over its (\d) runs ([+-]\d\.\d{3}) ±", text)
     assert gain is None or (over_seeds and (int(over_seeds[1]), _number(over_seeds[2])) == (gain["runs"], round(gain["mean"], 3)))
     most = re.search(r"at most (\d+)% at the end of the change's interval", text)
     change = explain_tables.leakage_change(text_member)["interval"][0]
