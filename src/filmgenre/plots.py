@@ -102,7 +102,7 @@ def modality_differences(pairs, metric: str = "F1"):
     95% interval, one series per (text, poster) pair; genres in ``tables.genre_order``. A genre
     where both models score 0 is no tie measured with certainty but two models that never get it
     right: it gets no point, only the words "both 0"."""
-    figure, axis = plt.subplots(figsize=(7.0, 1.9))
+    figure, axis = plt.subplots(figsize=(7.0, 1.7))
     offsets = np.linspace(-0.18, 0.18, len(pairs))
     for offset, (text, poster), colour in zip(offsets, pairs, sns.color_palette("deep")):
         table = tables.modality_per_genre(text, poster)
