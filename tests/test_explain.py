@@ -11,6 +11,8 @@ def test_committed_results_hold_every_table():
     for name in ("ablation", "occlusion", "words", "tfidf_terms", "calibration"):
         frame = pd.read_csv(explain.folder() / f"{name}.csv", keep_default_na=False, na_values=[""])
         assert len(frame) > 0, name
+    settings = artifacts.read_json(explain.folder() / "summary.json", "")
+    assert {"word_min_count", "calibration_bins", "occlusion_films"} <= set(settings)  # each setting under its name
 
 
 def test_the_stage_writes_every_table_under_the_name_the_report_layer_reads():

@@ -329,7 +329,7 @@ def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None
     summary = {"posters": list(dict.fromkeys(filter(_still_known, earlier.get("posters", []) + posters))),
                "texts": list(dict.fromkeys(filter(_still_known, earlier.get("texts", []) + texts))), "occlusion_films": occlusion_films,
                "word_films": word_films or len(test.ids), "patch": probes.PATCH, "stride": probes.STRIDE, "regions": probes.REGIONS,
-               "word_min_count": probes.WORD_MIN_COUNT, "probes.calibration_bins": probes.CALIBRATION_BINS,
+               "word_min_count": probes.WORD_MIN_COUNT, "calibration_bins": probes.CALIBRATION_BINS,
                "seconds": earlier.get("seconds", {}) | {k: round(v, 1) for k, v in seconds.items()}}
     files.write_json(out / "summary.json", summary)
     log(f"wrote {out} ({sum(seconds.values()):.0f} s in all)")
