@@ -61,7 +61,7 @@ def training_curves(names=("cnn", "lstm"), baseline: str | None = "prior", metri
     names = [n for n in names if (config.paths().results / n / "history.csv").exists()]
     floor = tables.metrics()["models"].get(baseline, {}).get("val", {}).get("cross_entropy") if baseline else None
     rows, columns = (1, len(names)) if len(metrics) == 1 else (len(names), len(metrics))
-    figure, axes = plt.subplots(rows, columns, figsize=(7.0, 1.2 * rows + 0.15), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(7.0, 1.1 * rows + 0.15), squeeze=False)
     panels = iter(axes.flat)
     for model in names:
         history = tables.history(model)
