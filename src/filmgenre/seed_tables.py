@@ -1,5 +1,6 @@
 """The report's numbers about training noise (``results/seeds.json``, written by ``filmgenre seeds``):
-each model retrained with other seeds, and where its reported run ranks among them.
+each model retrained with other seeds, where its reported run ranks among them, the gap between two
+models over all their runs, and the late fusion's gain rebuilt per seed.
 
 A ranking or a goal that one run meets and the seed mean misses is not a result; these
 functions are how the documents say which.
