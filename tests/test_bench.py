@@ -22,7 +22,29 @@ def measurements(node):
             yield from measurements(value)
 
 
-def test_quick_bench_writes_every_section_and_keeps_the_others(trainable):
+# Stands in for the memory section's `filmgenre train` process: the fresh-process training is
+# test_train's CLI test (TensorFlow's start-up and a CNN epoch, ~10 CPU seconds, paid once). It
+# fails unless it runs in the scratch root, with the project's prepared data, and holds 64 MiB.
+STAND_IN_TRAINING = ("import os, pathlib; root = pathlib.Path.cwd()\n"
+                     "assert os.environ['FILMGENRE_ROOT'] == str(root), 'not run in the scratch root'\n"
+                     "assert (root / 'data' / 'processed' / 'films.csv').exists(), 'no prepared data'\n"
+                     "block = b'x' * (64 * 2**20)")
+
+
+def test_the_memory_sections_training_command_is_a_quick_filmgenre_train():
+    from filmgenre import cli
+
+    command = common.training_command("cnn", common.Settings(quick=True))
+    assert command[:3] == [sys.executable, "-m", "filmgenre.cli"]
+    args = cli.build_parser().parse_args(command[3:])
+    assert (args.command, args.model, args.epochs, args.limit) == ("train", "cnn", 1, common.QUICK_FILMS)
+    assert common.training_command("cnn", common.Settings())[-2:] == ["--epochs", "1"]  # all films
+
+
+def test_quick_bench_writes_every_section_and_keeps_the_others(trainable, monkeypatch):
+    from filmgenre.bench import training
+
+    monkeypatch.setattr(training, "training_command", lambda name, settings: [sys.executable, "-c", STAND_IN_TRAINING])
     path = config.paths().bench
     prepare = files.read_json(path)["prepare"]  # written by the fixture's `prepare`
     files.merge_json(path, "train", {"cnn": {"seconds_per_epoch": 5.5}})
@@ -47,6 +69,8 @@ def test_quick_bench_writes_every_section_and_keeps_the_others(trainable):
     assert set(rows["inference"]) == set(rows["memory"]) == set(registry.MODELS)
     assert rows["lstm"]["fixed_64"]["mean_padded_length"] == 64
     assert rows["lstm"]["per_batch"]["mean_padded_length"] < 64
+    measured = [row for row in rows["memory"].values() if "median" in row]
+    assert len(measured) == 1 and 64 <= measured[0]["median"] < 200  # the first model, in its own process
 
     xla = {row["variant"]: row for row in recorded["xla"]["rows"]}
     assert xla["as_trained"]["op_determinism"] is True and xla["no_determinism"]["op_determinism"] is False

@@ -3,7 +3,6 @@
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 
@@ -16,11 +15,27 @@ REPORT = config.ROOT / "report" / "report.qmd"
 MARGIN_Y = float(qmd.parse_qmd(REPORT).meta["format"]["typst"]["margin"]["y"].removesuffix("cm")) / 2.54 * 72
 
 
+LOADED = "import sys\nprint(sorted(module for module in ('tensorflow', 'keras') if module in sys.modules))"
+
+
+def with_a_last_cell_printing_what_was_loaded(build_notebook):
+    """``render``'s notebook builder, with a last cell (not in the document: nothing renders it) that
+    prints which of TensorFlow and Keras the document's kernel has loaded by its end."""
+    import nbformat
+
+    def build(*args, **kwargs):
+        nb = build_notebook(*args, **kwargs)
+        nb.cells.append(nbformat.v4.new_code_cell(LOADED, metadata={"filmgenre": {"role": "check"}}))
+        return nb
+
+    return build
+
+
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory):
     """A scratch project with the documents and the committed results: rendering writes its
     figures and outputs there (the document kernels find it through FILMGENRE_ROOT), never into
-    the working tree."""
+    the working tree. Each kernel ends by printing whether it loaded TensorFlow."""
     import shutil
 
     root = tmp_path_factory.mktemp("documents") / "project"
@@ -30,6 +45,7 @@ def documents(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(config, "ROOT", root)
         patch.setenv("FILMGENRE_ROOT", str(root))
+        patch.setattr(render, "build_notebook", with_a_last_cell_printing_what_was_loaded(render.build_notebook))
         yield root
 
 
@@ -167,11 +183,11 @@ def test_the_report_uses_one_minus_sign_and_one_percent_style(rendered):
 def analysis(documents):
     document = documents / "analysis" / "analysis.qmd"
     assert not qmd.check_references(document).undefined
-    return render.render_document(document).outputs["html"]
+    return render.render_document(document)
 
 
 def test_the_analysis_renders_to_html_with_every_reference_resolved(analysis):
-    html = analysis.read_text(encoding="utf-8")
+    html = analysis.outputs["html"].read_text(encoding="utf-8")
     assert "{python}" not in html and "?@" not in html
     assert html.count("<img") >= 9
     assert '<nav id="TOC"' in html and "<details>" in html, "a table of contents beside the text, long tables folded"
@@ -233,9 +249,9 @@ def _tables_too_wide(html: str, width: int, folder) -> list[dict]:
                     reason="no chromium: `apt-get install chromium` (CI installs it)")
 def test_every_table_of_the_analysis_fits_its_column_at_1400_and_800_px(analysis, tmp_path):
     wide = "<table><tr>" + "".join(f"<td>{'x' * 40}\u00a0{'y' * 40}</td>" for _ in range(12)) + "</tr></table>"
-    control = analysis.read_text(encoding="utf-8").replace("</body>", f"<div>{wide}</div></body>")
+    control = analysis.outputs["html"].read_text(encoding="utf-8").replace("</body>", f"<div>{wide}</div></body>")
     for width in (1400, 800):
-        assert _tables_too_wide(analysis.read_text(encoding="utf-8"), width, tmp_path) == [], width
+        assert _tables_too_wide(analysis.outputs["html"].read_text(encoding="utf-8"), width, tmp_path) == [], width
     assert _tables_too_wide(control, 800, tmp_path), "the check finds a table wider than the column"
 
 
@@ -265,23 +281,10 @@ def test_the_report_argues_from_the_reported_runs_while_a_fusion_member_has_no_o
     assert not any("between seed means" in value and text in value for value in said)
 
 
-def test_the_reports_code_runs_without_loading_tensorflow(documents):
+def test_rendering_the_documents_never_loads_tensorflow(rendered, analysis):
     """The documents read results/ only, so rendering them never pays TensorFlow's start-up
-    (several CPU seconds per document kernel): every code cell of the report, and the modules
-    the analysis's tables and figures import, run in a fresh interpreter without it."""
-    script = (
-        "import sys, matplotlib\n"
-        "matplotlib.use('Agg')\n"
-        "from filmgenre import explain, seeds, fusion, uncertainty\n"
-        "from filmgenre.preview import qmd\n"
-        f"document = qmd.parse_qmd({str(documents / 'report' / 'report.qmd')!r})\n"
-        "namespace = {}\n"
-        "for cell in document.cells:\n"
-        "    if cell.kind == 'code':\n"
-        "        exec(cell.code, namespace)\n"
-        "print(sorted(module for module in ('tensorflow', 'keras') if module in sys.modules))\n"
-    )
-    finished = subprocess.run([sys.executable, "-c", script], cwd=documents / "report", capture_output=True, text=True,
-                              timeout=300)
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    assert finished.stdout.strip().splitlines()[-1] == "[]"
+    (several CPU seconds per document kernel): by its last cell, neither the report's kernel nor
+    the analysis's (with the modules its tables and figures import) has loaded it."""
+    for result in (rendered, analysis):
+        printed = [output["text"] for output in result.notebook.cells[-1].outputs if output.get("name") == "stdout"]
+        assert result.notebook.cells[-1].source == LOADED and printed == ["[]\n"], result.source
