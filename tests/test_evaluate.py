@@ -546,12 +546,11 @@ def test_committed_metrics_recompute_from_committed_predictions_and_real_labels(
 
 
 def test_a_model_removed_from_the_registry_leaves_metrics_the_fusion_and_the_comparisons(
-        trained_tiny, tmp_path_factory, monkeypatch):
+        evaluated_tiny, tmp_path_factory, monkeypatch):
     from filmgenre import fusion, registry, uncertainty
 
-    root = copy_project(trained_tiny, tmp_path_factory, "removed")
+    root = copy_project(evaluated_tiny[0], tmp_path_factory, "removed")
     monkeypatch.setattr(config, "ROOT", root)
-    evaluate.evaluate_all(["cnn", "lstm", "prior"], log=lambda *_: None)
     fusion.fuse_best(log=lambda *_: None)
     assert {"lstm", "fusion"} <= set(artifacts.read_metrics()["models"])
 

@@ -29,6 +29,8 @@ def test_predicting_shortest_first_gives_each_film_its_own_probabilities(trained
 
     monkeypatch.setattr(config, "ROOT", trained_tiny)
     model = artifacts.load_model("lstm", trained_tiny / "models" / "lstm.keras")
+    # the saved model takes raw strings: its encoder and vocabulary (the training words') are inside
+    assert model.get_layer("Encoder").get_vocabulary() == features.train_vocabulary()
     overviews = features.load_split("val").overviews
     assert len({len(text.split()) for text in overviews}) > 5  # the order really changes
     in_order = model.predict(tf.data.Dataset.from_tensor_slices(overviews).batch(16), verbose=0)

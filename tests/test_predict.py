@@ -9,18 +9,18 @@ import pandas as pd
 import pytest
 
 from conftest import COLOURS, copy_project, poster_bytes, run_cli_measured, stand_in_caches
-from filmgenre import cli, config, evaluate, fusion, predict, rules
+from filmgenre import cli, config, fusion, predict, rules
 
 GENRES = config.GENRES
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, trained_tiny):
-    """The spec CNN and LSTM trained for one epoch, evaluated, and fused (rules and weight recorded)."""
-    root = copy_project(trained_tiny, tmp_path_factory, "predict")
+def trained(tmp_path_factory, evaluated_tiny):
+    """The spec CNN and LSTM trained for one epoch, evaluated (the session's evaluation, baselines
+    included), and fused (rules and weight recorded)."""
+    root = copy_project(evaluated_tiny[0], tmp_path_factory, "predict")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(config, "ROOT", root)
-        evaluate.evaluate_all(["cnn", "lstm"], log=lambda *_: None)
         fusion.fuse_best(log=lambda *_: None)
         yield root
 
