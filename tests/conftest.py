@@ -171,6 +171,33 @@ def working_tree_untouched():
                     + ", ".join(changed) + f"\ngit status before:\n{status}after:\n{status_after}", pytrace=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def optimizer_built_at_compile():
+    """Every model the tests build has its optimizer's variables made when compiled, not by its
+    first training step: Keras (with no distribution strategy) builds the optimizer while
+    TensorFlow traces that step, and a variable created during a trace makes TensorFlow trace
+    the whole step twice (about 5 CPU seconds for the spec LSTM, 1 for the CNN, at each model's
+    first epoch). The weights are the same either way (the slots start at zero). Here and not in
+    ``models._compile``: there it would change every model's build key (``stamps``) and retrain
+    every committed model for identical weights. Training in a fresh process (the CLI tests)
+    keeps Keras's own order. Off under mutmut, whose runs need no TensorFlow."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        yield
+        return
+    from filmgenre import models
+
+    compile_model = models._compile
+
+    def compiled(*args, **kwargs):
+        model = compile_model(*args, **kwargs)
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(models, "_compile", compiled)
+        yield
+
+
 def noisy_test_split(root: Path, seed: int = 99) -> None:
     """Replace everything a prepared project knows of its test films by noise: labels, overviews
     (of words no other film has), cached posters and every ``results/*/predictions.csv`` row.
