@@ -172,18 +172,27 @@ def working_tree_untouched():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def optimizer_built_at_compile():
-    """Every model the tests build has its optimizer's variables made when compiled, not by its
-    first training step: Keras (with no distribution strategy) builds the optimizer while
-    TensorFlow traces that step, and a variable created during a trace makes TensorFlow trace
-    the whole step twice (about 5 CPU seconds for the spec LSTM, 1 for the CNN, at each model's
-    first epoch). The weights are the same either way (the slots start at zero). Here and not in
-    ``models._compile``: there it would change every model's build key (``stamps``) and retrain
-    every committed model for identical weights. Training in a fresh process (the CLI tests)
-    keeps Keras's own order. Off under mutmut, whose runs need no TensorFlow."""
+def tensorflow_for_tiny_runs():
+    """TensorFlow set for the tests' tiny trainings, where preparing a step's graph costs more than
+    running it (the spec LSTM's first step: ~8 CPU seconds, its next ones a tenth of that):
+
+    - every model the tests build has its optimizer's variables made when compiled, not by its
+      first training step: Keras (with no distribution strategy) builds the optimizer while
+      TensorFlow traces that step, and a variable created during a trace makes TensorFlow trace
+      the whole step twice (about 5 CPU seconds for the spec LSTM). The weights are the same
+      (the slots start at zero). Here and not in ``models._compile``: there it would change
+      every model's build key (``stamps``) and retrain every committed model for identical weights;
+    - Grappler, TensorFlow's graph optimiser, is off: it rewrites each new graph for speed,
+      which pays back over a real epoch, not over the tests' few batches.
+
+    Both only change how fast TensorFlow runs the tests' code, in this process: the commands
+    the tests start in fresh processes (the CLI's training, `predict`, `prepare`) run with
+    TensorFlow's defaults, as users do. Off under mutmut, whose runs need no TensorFlow."""
     if os.environ.get("MUTANT_UNDER_TEST"):
         yield
         return
+    import tensorflow as tf
+
     from filmgenre import models
 
     compile_model = models._compile
@@ -193,9 +202,12 @@ def optimizer_built_at_compile():
         model.optimizer.build(model.trainable_variables)
         return model
 
+    before = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(models, "_compile", compiled)
         yield
+    tf.config.optimizer.set_experimental_options(before)
 
 
 def noisy_test_split(root: Path, seed: int = 99) -> None:

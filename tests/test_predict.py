@@ -139,8 +139,8 @@ def test_an_oversized_poster_stops_predict_in_one_line_without_being_decoded(tmp
     finished, peak_mib = run_cli_measured(["predict", "--poster", str(poster_bomb), "--overview", "a ghost"], root)
     assert finished.returncode == 2 and finished.stdout == ""
     # Exactly the one line: TensorFlow's start-up lines (printed by this process without
-    # `quiet`, as with --verbose) are filtered, the real message is kept (test_quiet's check in a
-    # started command, which pays TensorFlow's start-up once for both).
+    # `quiet`: test_cli runs a command with --verbose) are filtered, the real message is kept
+    # (quiet's check in a started command, paying TensorFlow's start-up once for both).
     assert finished.stderr == (f"error: {poster_bomb}: 20,000 x 20,000 pixels, over the limit of "
                                f"{config.MAX_POSTER_PIXELS:,} pixels for a poster (config.MAX_POSTER_PIXELS); not "
                                "decoded. Pass a smaller copy of the image (a few hundred pixels a side is plenty).\n")
