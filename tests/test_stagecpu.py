@@ -20,6 +20,17 @@ def test_the_plan_is_make_alls_stages_in_order_without_installing(tmp_path):
     assert ["--source", str(ZIP)] == commands[0][4:6]
 
 
+def test_a_trees_results_can_be_restored_as_committed(tmp_path):
+    """Before a probed run's report stage the bench puts the commit's committed results back."""
+    tree = stagecpu.export("HEAD", tmp_path / "tree")
+    metrics = tree / "results" / "metrics.json"
+    committed = metrics.read_bytes()
+    metrics.write_text("{}")  # what a probed evaluate leaves
+    (tree / "README.md").write_text("changed")
+    stagecpu.export("HEAD", tree, "results")
+    assert metrics.read_bytes() == committed and (tree / "README.md").read_text() == "changed"  # results/ only
+
+
 def test_labels_name_each_stage():
     python = sys.executable
     assert stagecpu.label([python, "-m", "filmgenre.cli", "prepare", "--source", "/x.zip", "--image-size", "96"]) \
