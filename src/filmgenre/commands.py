@@ -155,12 +155,10 @@ def explain(args) -> None:
 
 
 def report(args) -> None:
-    from filmgenre import artifacts
+    from filmgenre import artifacts, tables
     from filmgenre.explain import SUMMARY_FIX
     from filmgenre.preview import render
     from filmgenre.seeds import SEEDS_FIX
-
-    from filmgenre import tables
 
     # the documents read them: a bad one is named here (also under Quarto), not in a notebook's traceback
     metrics = artifacts.read_metrics(required=True)

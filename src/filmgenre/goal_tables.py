@@ -3,16 +3,15 @@
 
 One seed can flatter a model (``minilm_head``: 0.629 test micro-F1 committed, 0.616 ± 0.010 over
 three other seeds), so a score goal is met when the mean over all its runs (the reported one and
-its other seeds) is: micro-F1 under the rule
-chosen for validation micro-F1, macro-F1 under the rule chosen for validation macro-F1. Every model
+its other seeds) is: micro-F1 under the rule chosen for validation micro-F1, macro-F1 under the
+rule chosen for validation macro-F1. Every model
 retrained with seeds is listed under its input, so a goal that all of them miss reads as missed.
 The cost goals compare the old commit's ``make all`` (before the learned fusions) with the new one,
 measured side by side by `filmgenre bench --stages`. Like ``tables``, nothing here needs the dataset.
 """
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 
 from filmgenre import config, seed_tables, tables
 
