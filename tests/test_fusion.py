@@ -38,8 +38,8 @@ def test_best_member_is_chosen_on_validation_not_test():
         "t": {"kind": "model", "reads": "overviews", "val": {"f1_micro": 0.6}, "test": {"f1_micro": 0.6}},
         "tfidf": {"kind": "baseline", "reads": "overviews", "val": {"f1_micro": 0.9}, "test": {"f1_micro": 0.9}},
     }}
-    assert fusion.best_member(metrics, "posters") == "a"
-    assert fusion.best_member(metrics, "overviews") == "t"  # baselines are not fusion members
+    assert fusion.best_member(metrics, "posters", seeds={}) == "a"
+    assert fusion.best_member(metrics, "overviews", seeds={}) == "t"  # baselines are not fusion members
     metrics["models"]["effnet"] = {"kind": "model", "reads": "poster_features", "val": {"f1_micro": 0.55},
                                    "test": {"f1_micro": 0.0}}
     assert fusion.best_member(metrics, "posters") == "effnet"  # pretrained poster features read posters too
@@ -48,6 +48,19 @@ def test_best_member_is_chosen_on_validation_not_test():
     assert fusion.best_member(metrics, "overviews") == "minilm"
     assert fusion.best_member({"models": {"tfidf": metrics["models"]["tfidf"]}}, "overviews") is None
     assert fusion.best_member({}, "posters") is None  # nothing evaluated yet: no member, no error
+
+
+def test_best_member_is_ranked_on_the_mean_over_its_seeds_not_one_lucky_run():
+    metrics = {"models": {
+        "lucky": {"kind": "model", "reads": "overview_features", "val": {"f1_micro": 0.62}, "test": {"f1_micro": 0.0}},
+        "steady": {"kind": "model", "reads": "overviews", "val": {"f1_micro": 0.60}, "test": {"f1_micro": 0.0}},
+    }}
+    runs = lambda *scores: [{"seed": s, "val": {"f1_micro": v}, "test": {"f1_micro": 1.0}} for s, v in enumerate(scores, 1)]  # noqa: E731
+    seeds = {"models": {"lucky": {"class_weight": False, "runs": runs(0.56, 0.57, 0.58)},  # mean 0.5825 with its 0.62
+                        "steady": {"class_weight": False, "runs": runs(0.60, 0.59, 0.61)},  # mean 0.60
+                        "steady+class_weight": {"class_weight": True, "runs": runs(0.10)}}}  # a variant: not a run
+    assert fusion.best_member(metrics, "overviews", seeds={}) == "lucky"  # one run each
+    assert fusion.best_member(metrics, "overviews", seeds=seeds) == "steady"
 
 
 def test_models_that_make_all_does_not_train_are_never_members():

@@ -16,6 +16,7 @@ from filmgenre.files import ArtifactError, read_json, relative  # the stages nam
 # evaluate reads the file it rewrites (earlier entries stay), so a damaged one must go before it runs.
 METRICS_FIX = ("Restore the committed one (`git checkout results/metrics.json`), or delete it and rerun "
                "`filmgenre evaluate` (or `make all`).")
+SEEDS_FIX = "Restore the committed one (`git checkout results/seeds.json`) or delete it and rerun `filmgenre seeds`."
 ENTRY_KEYS = ("kind", "reads", "rule", "val", "test")
 KINDS = ("model", "baseline", "derived")
 

@@ -158,12 +158,11 @@ def report(args) -> None:
     from filmgenre import artifacts, tables
     from filmgenre.explain import SUMMARY_FIX
     from filmgenre.preview import render
-    from filmgenre.seeds import SEEDS_FIX
 
     # the documents read them: a bad one is named here (also under Quarto), not in a notebook's traceback
     metrics = artifacts.read_metrics(required=True)
     artifacts.read_json(config.paths().results / "explain" / "summary.json", SUMMARY_FIX)
-    artifacts.read_json(config.paths().results / "seeds.json", SEEDS_FIX, default={})
+    artifacts.read_json(config.paths().results / "seeds.json", artifacts.SEEDS_FIX, default={})
     tables.dataset(), tables.bench()
     for name, entry in metrics["models"].items():
         if entry["kind"] == "model":

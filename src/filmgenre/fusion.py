@@ -36,12 +36,18 @@ def choose_weight(poster_val: np.ndarray, text_val: np.ndarray, labels: np.ndarr
     return scores[best]["weight"], scores
 
 
-def best_member(metrics: dict, reads: str) -> str | None:
+def best_member(metrics: dict, reads: str, seeds: dict | None = None) -> str | None:
     """The trained model reading ``reads`` ("posters" or "overviews") with the best validation
-    micro-F1 (never test). Heads on a pretrained encoder's vectors read their input too. Only
-    models `make all` trains are members, so the fusion is rebuilt from fresh results alone
-    (``evaluate`` has dropped models no longer in the registry)."""
-    candidates = {name: entry["val"]["f1_micro"] for name, entry in metrics.get("models", {}).items()
+    micro-F1 (never test), averaged over every run it has: its reported run and, where `filmgenre
+    seeds` retrained it, its other seeds (``seeds``: ``results/seeds.json``'s content, read when
+    not given), so one lucky seed does not pick a member. Heads on a pretrained encoder's vectors
+    read their input too. Only models `make all` trains are members, so the fusion is rebuilt from
+    fresh results alone (``evaluate`` has dropped models no longer in the registry)."""
+    if seeds is None:
+        seeds = artifacts.read_json(config.paths().results / "seeds.json", artifacts.SEEDS_FIX, default={})
+    retrained = {name: entry["runs"] for name, entry in seeds.get("models", {}).items() if not entry.get("class_weight")}
+    candidates = {name: np.mean([entry["val"]["f1_micro"], *(run["val"]["f1_micro"] for run in retrained.get(name, []))])
+                  for name, entry in metrics.get("models", {}).items()
                   if entry["kind"] == "model" and config.MODALITY.get(entry["reads"]) == reads
                   and name not in config.EXTRA_MODELS}
     return max(candidates, key=candidates.get) if candidates else None

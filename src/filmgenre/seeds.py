@@ -30,7 +30,6 @@ SPEC_MODELS = ("cnn", "lstm")
 REPORTED = {"val": ("f1_micro", "f1_macro"), "val_macro_rule": ("f1_micro", "f1_macro"),
             "test": ("f1_micro", "f1_macro", "average_precision_macro"),
             "test_macro_rule": ("f1_micro", "f1_macro")}
-SEEDS_FIX = "Restore the committed one (`git checkout results/seeds.json`) or delete it and rerun `filmgenre seeds`."
 CLASS_WEIGHT = "+class_weight"  # suffix of a variant trained with `train --class-weight`
 
 
@@ -162,7 +161,7 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
     unknown = [name for name in names if name not in registry.MODELS]
     if unknown:
         raise FilmgenreError(f"unknown model(s) {', '.join(unknown)}. Models: {', '.join(registry.MODELS)}.")
-    record = artifacts.read_json(seeds_path(), SEEDS_FIX, {})
+    record = artifacts.read_json(seeds_path(), artifacts.SEEDS_FIX, {})
     record.setdefault("models", {})
     record["note"] = ("test scores of the same model trained with different seeds, each with its own rules "
                       "chosen on validation; training is deterministic on one machine, not across CPUs")
