@@ -346,7 +346,8 @@ def group(name: str) -> str:
 
 def input_of(name: str) -> str:
     """What a model reads, in words: posters, overviews, both, or nothing but the genre labels."""
-    reads = config.MODALITY.get(metrics()["models"][name]["reads"], metrics()["models"][name]["reads"])
+    reads = metrics()["models"][name]["reads"]
+    reads = config.MODALITY.get(reads, reads)
     return {"labels": "labels only", "posters+overviews": "both"}.get(reads, reads)
 
 
