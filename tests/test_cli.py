@@ -42,3 +42,14 @@ def test_tensorflows_startup_lines_are_dropped_unless_verbose_brings_them_back(t
     lines = finished.stderr.splitlines(keepends=True)
     assert lines[-1].startswith(b"error: ") and b"data/processed/films.csv: not found" in lines[-1]
     assert [line for line in lines if not quiet.keep(line)] != []
+
+
+def test_help_that_loads_tensorflow_shows_none_of_its_startup_lines():
+    """`filmgenre bench --help` lists the bench's sections, which imports TensorFlow: run as a
+    command, its standard error stays empty (the filter starts before the arguments are parsed)."""
+    script = "import sys\nfrom filmgenre.cli import main\nsys.argv[0] = 'filmgenre'\nsys.exit(main())"
+    finished = subprocess.run([sys.executable, "-c", script, "bench", "--help"], capture_output=True, text=True,
+                              timeout=300)
+    assert finished.returncode == 0
+    assert "sentence_encoder" in finished.stdout
+    assert finished.stderr == ""

@@ -62,13 +62,43 @@ def test_the_late_fusion_rebuilt_per_seed_is_judged_on_the_mean_of_its_runs(proj
     assert not table.loc["fusion", "macro met"]  # mean 0.54 < 0.55
 
 
+def _write_stage_bench(project, totals: dict, new_how: dict, complete: bool = True) -> None:
+    """A ``stages`` section: f7e8774 (its spec CNN ran in full) against fae45c5, whose stages ran as ``new_how`` says."""
+    rows = {commit: [{"stage": stage, "how": how, "cpu_seconds": 1.0} for stage, how in stages.items()]
+            for commit, stages in (("f7e8774", {"train cnn": "measured"}), ("HEAD", new_how))}
+    write_results(project, {}, {"stages": {"old": "f7e8774", "new": "HEAD", "totals": totals, "complete": complete,
+                                           "commits": {"f7e8774": "f7e8774abc", "HEAD": "fae45c5def"}, "rows": rows}})
+
+
 def test_cost_goals_weigh_each_added_stage_against_the_spec_cnn_and_make_all_against_the_old_commit(project):
     totals = {"old_cpu_seconds": 1000.0, "new_cpu_seconds_all_stages": 1300.0, "ratio_all_stages_new_to_old": 1.3,
               "added_stages": {"train gmu": 100.0, "train big": 600.0},
               "added_stages_to_spec_cnn_training": {"train gmu": 0.2, "train big": 1.2}}
-    write_results(project, {}, {"stages": {"old": "f7e8774", "new": "HEAD", "totals": totals,
-                                           "commits": {"f7e8774": "f7e8774abc", "HEAD": "fae45c5def"}}})
+    _write_stage_bench(project, totals, {"train cnn": "measured", "train gmu": "measured", "train big": "measured"})
     table = goal_tables.cost_goals().set_index("goal")
     assert table["met"].tolist() == [True, False, False]
+    assert table["how"].tolist() == ["measured"] * 3
     assert table.loc["train big <= 1 x train cnn", "CPU s"] == 600.0
     assert table.loc["make all at fae45c5 <= 1.25 x at f7e8774", "ratio"] == 1.3
+
+
+def test_a_cost_goal_on_estimated_trainings_is_not_called_met(project):
+    """A training estimated from 1- and 2-epoch runs is noise for a cheap head: a goal resting on
+    one (the added stage's own, the spec CNN's, or any stage of either commit for make all) is not judged."""
+    totals = {"old_cpu_seconds": 1000.0, "new_cpu_seconds_all_stages": 900.0, "ratio_all_stages_new_to_old": 0.9,
+              "added_stages": {"train gmu": 10.0, "train mlp": 20.0},
+              "added_stages_to_spec_cnn_training": {"train gmu": 0.02, "train mlp": 0.04}}
+    new_rows = {"train cnn": "measured", "train gmu": "measured", "train mlp": "estimated: runs of 1 and 2 epochs"}
+    _write_stage_bench(project, totals, new_rows)
+    table = goal_tables.cost_goals().set_index("goal")
+    assert table["how"].tolist() == ["measured", "estimated", "estimated"]
+    assert table["met"].tolist() == [True, "not shown (estimated)", "not shown (estimated)"]
+
+
+def test_the_make_all_goal_of_a_stage_bench_still_running_is_not_judged(project):
+    """The bench writes its section after every stage: until it is complete its totals leave stages out."""
+    totals = {"old_cpu_seconds": 1000.0, "new_cpu_seconds_all_stages": 500.0, "ratio_all_stages_new_to_old": 0.5,
+              "added_stages": {}, "added_stages_to_spec_cnn_training": {}}
+    _write_stage_bench(project, totals, {"train cnn": "measured"}, complete=False)
+    table = goal_tables.cost_goals()
+    assert table["how"].tolist() == ["incomplete run"] and table["met"].tolist() == ["not shown (incomplete run)"]

@@ -323,9 +323,9 @@ def stage_cost(command: str, wall: float, cpu: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     """The command line; run as a command (``argv`` None), TensorFlow's start-up lines are filtered
     out of standard error unless ``--verbose`` (``quiet``)."""
+    if argv is None and "--verbose" not in sys.argv[1:]:
+        quiet.start()  # before parsing: a `--help` listing the models or sections loads TensorFlow
     args = build_parser().parse_args(argv)
-    if argv is None and not args.verbose:
-        quiet.start()
     started = time.perf_counter()
     try:
         args.run(args)

@@ -37,7 +37,6 @@ from filmgenre.bench.common import load_average, machine, run_measured
 from filmgenre.train import early_stopping
 
 PROBE_EPOCHS = 2
-SPEC_TRAINING = "train cnn"  # the stage every added one is weighed against
 SPECS_SCRIPT = ("import json\ntry:\n    from filmgenre.registry import MODELS\n"  # the registry; before it, models
                 "except ImportError:\n    from filmgenre.models import MODELS\n"
                 "print(json.dumps({n: [s.epochs, s.patience] for n, s in MODELS.items()}))")
@@ -125,7 +124,7 @@ def totals(rows: dict[str, list[dict]], old: str, new: str) -> dict:
     old_cpu = sum(row["cpu_seconds"] for row in rows[old])
     new_cpu = sum(row["cpu_seconds"] for row in shared_new)
     all_new_cpu = sum(row["cpu_seconds"] for row in rows[new])
-    spec_cnn = next((row["cpu_seconds"] for row in rows[new] if row["stage"] == SPEC_TRAINING), None)
+    spec_cnn = next((row["cpu_seconds"] for row in rows[new] if row["stage"] == config.SPEC_TRAINING_STAGE), None)
     return {"old_cpu_seconds": round(old_cpu, 1), "new_cpu_seconds": round(new_cpu, 1),
             "ratio_new_to_old": round(new_cpu / old_cpu, 3) if old_cpu else None,
             "new_cpu_seconds_all_stages": round(all_new_cpu, 1),
