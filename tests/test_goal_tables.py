@@ -83,7 +83,7 @@ def test_cost_goals_weigh_each_added_stage_against_the_spec_cnn_and_make_all_aga
 
 
 def test_a_cost_goal_on_estimated_trainings_is_not_called_met(project):
-    """A training estimated from 1- and 2-epoch runs is noise for a cheap head: a goal resting on
+    """A training estimated from its first epochs is not measured: a goal resting on
     one (the added stage's own, the spec CNN's, or any stage of either commit for make all) is not judged."""
     totals = {"old_cpu_seconds": 1000.0, "new_cpu_seconds_all_stages": 900.0, "ratio_all_stages_new_to_old": 0.9,
               "added_stages": {"train gmu": 10.0, "train mlp": 20.0},

@@ -1,7 +1,10 @@
 """The old-vs-new stage benchmark: its plan comes from the Makefile, its totals count added stages apart."""
 
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 from filmgenre import config
 from filmgenre.bench import stagecpu
@@ -52,10 +55,49 @@ def test_totals_compare_the_stages_of_today_and_count_added_ones_apart():
 
 
 def test_full_epochs_replay_the_committed_history():
-    import json
-
     committed = json.loads((config.ROOT / "results" / "lstm" / "train.json").read_text())
     settings = committed["settings"]
     specs = {"lstm": [settings["epochs"], settings["patience"]]}
     assert stagecpu.full_epochs(config.ROOT, "lstm", specs) == committed["epochs_run"]
     assert stagecpu.full_epochs(config.ROOT, "lstm", {"lstm": [3, settings["patience"]]}) == 3  # capped
+
+
+def _probed_tree(tmp_path: Path, val_losses: list[float]) -> Path:
+    """A tree whose committed history of ``head`` has these validation losses."""
+    (tmp_path / "results" / "head").mkdir(parents=True)
+    (tmp_path / "results" / "head" / "history.csv").write_text(
+        "epoch,val_loss\n" + "".join(f"{epoch},{loss}\n" for epoch, loss in enumerate(val_losses)))
+    return tmp_path
+
+
+def test_a_training_is_estimated_from_one_probe_run_and_its_own_epoch_times(tmp_path, monkeypatch):
+    """The probe's process CPU plus its median epoch after the first (from the train.json it wrote)
+    times the epochs left: no difference of two start-ups, whose noise swamps a cheap head's epoch."""
+    tree = _probed_tree(tmp_path, [0.5, 0.4, 0.3, 0.35, 0.36, 0.37])  # best at epoch 3, patience 3: 6 epochs
+    ran = []
+
+    def fake_run(command, cwd, log_path, env):
+        ran.append(command[-1])
+        epochs = int(command[-1])
+        (cwd / "results" / "head" / "train.json").write_text(json.dumps(
+            {"cpu_seconds_per_epoch_all": [9.0, 1.0, 3.0][:epochs], "seconds_per_epoch_all": [5.0, 0.5, 1.5][:epochs]}))
+        return {"seconds": 20.0, "cpu_seconds": 30.0, "peak_rss_mib": 100.0}
+
+    monkeypatch.setattr(stagecpu, "run_measured", fake_run)
+    command = [sys.executable, "-m", "filmgenre.cli", "train", "head"]
+    row = stagecpu.measure(tree, command, {"head": [50, 3]}, full=False, log_path=tmp_path / "log")
+    assert ran == [str(stagecpu.PROBE_EPOCHS)] and row["epochs"] == 6
+    assert row["cpu_seconds_per_epoch"] == 2.0 and row["cpu_seconds"] == 30.0 + 2.0 * (6 - stagecpu.PROBE_EPOCHS)
+    assert row["wall_seconds"] == 20.0 + 1.0 * (6 - stagecpu.PROBE_EPOCHS) and row["how"].startswith("estimated")
+    row = stagecpu.measure(tree, command, {"head": [2, 3]}, full=False, log_path=tmp_path / "log")
+    assert ran[-1] == "2" and row["how"] == "measured" and row["cpu_seconds"] == 30.0  # the probe was the whole run
+
+
+def test_a_probe_that_wrote_no_train_json_of_its_own_is_an_error(tmp_path):
+    """The exported tree holds the committed full run's train.json: read as the probe's, it would
+    give the wrong epochs."""
+    tree = _probed_tree(tmp_path, [0.5])
+    (tree / "results" / "head" / "train.json").write_text(json.dumps(
+        {"cpu_seconds_per_epoch_all": [1.0] * 40, "seconds_per_epoch_all": [1.0] * 40}))
+    with pytest.raises(RuntimeError, match="wrote no train.json of its own"):
+        stagecpu.steady_epoch(tree / "results" / "head" / "train.json", 3)

@@ -71,8 +71,8 @@ def cost_goals() -> pd.DataFrame:
     """Each stage new's ``make all`` has and old's has not, against new's spec CNN training, then
     new's ``make all`` as a whole against old's (CPU seconds; none before `bench --stages` ran).
 
-    A goal is judged only on stages that ran in full: a training estimated from 1- and 2-epoch runs
-    is noise for a head whose epochs cost under a CPU second, so its ``met`` says so instead."""
+    A goal is judged only on stages that ran in full (``bench --stages --full``): an estimated training
+    is a measurement of its first epochs, so ``met`` says "not shown" instead."""
     stages = tables.bench().get("stages")
     totals = stages["totals"] if stages else {}
     if "ratio_all_stages_new_to_old" not in totals:

@@ -12,12 +12,15 @@ Makefile (``make -n all``), so a stage that another change adds is measured as i
 without this module knowing it; stages that only one commit has are counted apart.
 
 Training is the bulk of the CPU time. A full run of every model of both commits takes
-about an hour of CPU, so by default each model is *probed* instead: trained for 1 and for
-``PROBE_EPOCHS`` epochs, which gives its fixed cost (start-up, data, first epoch with its
-tracing) and its steady cost per epoch; the full run is estimated as fixed + per epoch x
-(epochs - 1), with the epochs the commit's early stopping would run, replayed on the
-committed history (``train.early_stopping``: training is deterministic). ``full=True``
-runs every training to its end instead and measures it.
+about an hour of CPU, so by default each model is *probed* instead: trained for
+``PROBE_EPOCHS`` epochs, whose process costs what a full run costs up to there (start-up,
+data, the first epoch with its tracing) and whose ``train.json`` gives each epoch's own CPU
+seconds; the rest of the run is the median epoch after the first times the epochs left, with
+the epochs the commit's early stopping would run, replayed on the committed history
+(``train.early_stopping``: training is deterministic). An earlier estimator took the
+difference of a 1- and a 2-epoch process, which two start-ups' noise swamped for heads whose
+epoch costs under a CPU second. ``full=True`` runs every training to its end instead and
+measures it.
 """
 
 import datetime
@@ -30,13 +33,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from filmgenre import config, files
 from filmgenre.bench.common import load_average, machine, run_measured
 from filmgenre.train import early_stopping
 
-PROBE_EPOCHS = 2
+PROBE_EPOCHS = 3
 SPECS_SCRIPT = ("import json\ntry:\n    from filmgenre.registry import MODELS\n"  # the registry; before it, models
                 "except ImportError:\n    from filmgenre.models import MODELS\n"
                 "print(json.dumps({n: [s.epochs, s.patience] for n, s in MODELS.items()}))")
@@ -93,7 +97,7 @@ def full_epochs(tree: Path, model: str, specs: dict) -> int:
 
 
 def measure(tree: Path, command: list[str], specs: dict, full: bool, log_path: Path) -> dict:
-    """One stage of one tree: measured, or for a probed training, estimated from two short runs."""
+    """One stage of one tree: measured, or for a probed training, estimated from a short run."""
     run = lambda words: run_measured(words, tree, log_path, environment(tree))  # noqa: E731
     name = label(command)
     if not name.startswith("train ") or full:
@@ -102,15 +106,28 @@ def measure(tree: Path, command: list[str], specs: dict, full: bool, log_path: P
                 "wall_seconds": round(measured["seconds"], 1), "peak_rss_mib": measured["peak_rss_mib"]}
     model = name.split()[1]
     epochs = full_epochs(tree, model, specs)
-    one, probe = run([*command, "--epochs", "1"]), run([*command, "--epochs", str(PROBE_EPOCHS)])
-    per_epoch = max(0.0, (probe["cpu_seconds"] - one["cpu_seconds"]) / (PROBE_EPOCHS - 1))
-    wall_per_epoch = max(0.0, (probe["seconds"] - one["seconds"]) / (PROBE_EPOCHS - 1))
-    return {"stage": name, "how": f"estimated: runs of 1 and {PROBE_EPOCHS} epochs, x {epochs} epochs",
-            "epochs": epochs, "cpu_seconds_first_epoch_and_start": round(one["cpu_seconds"], 1),
-            "cpu_seconds_per_epoch": round(per_epoch, 1),
-            "cpu_seconds": round(one["cpu_seconds"] + per_epoch * (epochs - 1), 1),
-            "wall_seconds": round(one["seconds"] + wall_per_epoch * (epochs - 1), 1),
-            "peak_rss_mib": max(one["peak_rss_mib"], probe["peak_rss_mib"])}
+    probe_epochs = min(PROBE_EPOCHS, epochs)
+    probe = run([*command, "--epochs", str(probe_epochs)])
+    row = {"stage": name, "how": "measured", "cpu_seconds": round(probe["cpu_seconds"], 1),
+           "wall_seconds": round(probe["seconds"], 1), "peak_rss_mib": probe["peak_rss_mib"]}
+    if probe_epochs == epochs:  # the probe was the full run
+        return row
+    cpu_per_epoch, wall_per_epoch = steady_epoch(tree / "results" / model / "train.json", probe_epochs)
+    left = epochs - probe_epochs
+    return {**row, "how": f"estimated: a run of {probe_epochs} epochs + its median later epoch x {left} more",
+            "epochs": epochs, "cpu_seconds_probe": row["cpu_seconds"], "cpu_seconds_per_epoch": round(cpu_per_epoch, 2),
+            "cpu_seconds": round(probe["cpu_seconds"] + cpu_per_epoch * left, 1),
+            "wall_seconds": round(probe["seconds"] + wall_per_epoch * left, 1)}
+
+
+def steady_epoch(train_json: Path, epochs: int) -> tuple[float, float]:
+    """CPU and wall seconds of a steady epoch of the ``epochs``-epoch run that wrote ``train_json``:
+    the median of its epochs after the first (the first also traces the model's functions)."""
+    summary = files.read_json(train_json, default={})
+    cpu, wall = summary.get("cpu_seconds_per_epoch_all", []), summary.get("seconds_per_epoch_all", [])
+    if len(cpu) != epochs:  # the committed train.json of the full run, not the probe's
+        raise RuntimeError(f"{train_json}: the {epochs}-epoch probe wrote no train.json of its own")
+    return float(np.median(cpu[1:] or cpu)), float(np.median(wall[1:] or wall))
 
 
 def totals(rows: dict[str, list[dict]], old: str, new: str) -> dict:
@@ -175,9 +192,9 @@ def write_section(old: str, new: str, data: Path, full: bool, commits: dict, row
                 "`make all` runs, for two commits side by side on one machine, alternating stage by stage, "
                 "each in a scratch export of its commit (install excluded). "
                 + ("Every stage ran in full." if full else
-                   f"Training stages are estimated from runs of 1 and {PROBE_EPOCHS} epochs (fixed cost + "
-                   "steady per-epoch cost x the epochs its early stopping runs on the committed history); "
-                   "the other stages ran in full."),
+                   f"Training stages are estimated from a run of {PROBE_EPOCHS} epochs (its CPU seconds + "
+                   "its median epoch after the first, from its train.json, x the epochs left of those its "
+                   "early stopping runs on the committed history); the other stages ran in full."),
         "commits": {name: commits[name] for name in (old, new)},
         "old": old, "new": new,
         "complete": complete,
