@@ -106,14 +106,14 @@ def test_a_damaged_poster_cache_names_itself_and_the_prepare_command(project):
     cache = processed / "posters_64.npz"
     np.savez(cache, ids=np.array(["tt1"]), images=np.zeros((1, 64, 64, 3), np.uint8))
     assert dataset.load_processed()[1].tolist() == ["tt1"]
-    for damage, problem in ((lambda: cache.write_bytes(cache.read_bytes()[:100]), "BadZipFile"),
-                            (lambda: np.savez(cache, ids=np.array(["tt1"])), "KeyError")):
+    for damage, problem in ((lambda: cache.write_bytes(cache.read_bytes()[:100]), "not a readable .npz (BadZipFile)"),
+                            (lambda: np.savez(cache, ids=np.array(["tt1"])), "holds ['ids'], not ids and images")):
         damage()
-        with pytest.raises(dataset.DatasetError) as refused:
-            dataset.load_processed()
-        assert str(refused.value) == (f"data/processed/posters_64.npz: not a readable poster cache ({problem}). Delete it "
-                                      "and run `filmgenre prepare --source path/to/Multimodal_IMDB_dataset.zip "
-                                      "--image-size 64` again.")
+        for read in (dataset.load_processed, lambda: dataset.cached_posters(["tt1"])):  # the report's poster grid too
+            with pytest.raises(files.ArtifactError) as refused:
+                read()
+            assert str(refused.value) == (f"data/processed/posters_64.npz: {problem}. Delete it and run `filmgenre "
+                                          "prepare --source path/to/Multimodal_IMDB_dataset.zip --image-size 64` again.")
 
 
 def test_an_existing_split_of_other_films_is_refused(prepared, tiny_zip):

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from filmgenre import files
@@ -142,3 +143,22 @@ def test_a_damaged_json_file_names_itself_and_the_fix_for_every_stage_that_adds_
     assert path.read_bytes() == content  # nothing written over it
     with pytest.raises(files.ArtifactError, match=rf"^results/bench\.json: {re.escape(problem)}\. Rerun X\.$"):
         files.read_json(path, "Rerun X.")  # a reader's own fix replaces the default
+
+
+def test_an_npz_is_read_whole_or_named_with_what_is_wrong_and_its_fix(project):
+    """Caches (posters, encoder vectors, occlusion maps) are read through ``read_npz``: a truncated file,
+    one of pickled objects or one without the arrays a reader needs is one line, never a traceback."""
+    path = project / "data" / "processed" / "cache.npz"
+    path.parent.mkdir(parents=True)
+    np.savez(path, ids=np.array(["tt1", "tt2"]), images=np.zeros((2, 4, 4, 3), np.uint8))
+    arrays = files.read_npz(path, ("ids", "images"))
+    assert arrays["ids"].tolist() == ["tt1", "tt2"] and arrays["images"].shape == (2, 4, 4, 3)
+    whole = path.read_bytes()
+    for damage, problem in ((lambda: path.write_bytes(whole[:200]), "not a readable .npz (BadZipFile)"),
+                            (lambda: np.savez(path, ids=np.array([{"a": 1}], dtype=object)), "not a readable .npz (ValueError)"),
+                            (lambda: np.savez(path, ids=np.array(["tt1"])), "holds ['ids'], not ids and images")):
+        damage()
+        assert files.npz_arrays(path, ("ids", "images")) == (None, problem)
+        with pytest.raises(files.ArtifactError) as raised:
+            files.read_npz(path, ("ids", "images"), fix="Rerun X.")
+        assert str(raised.value) == f"data/processed/cache.npz: {problem}. Rerun X."

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from filmgenre import config, plots, tables
+from filmgenre import config, files, plots, tables
 
 FIGURES = {
     "genre_counts": lambda: plots.genre_counts(),
@@ -79,3 +79,15 @@ def test_each_training_curve_draws_the_column_its_legend_names(figures):
             best = [line for line in axis.get_lines() if line.get_linestyle() == ":"]
             assert [line.get_xdata()[0] for line in best] == [tables.training(name)["best_epoch"]]
     assert [text.get_text() for text in figure.legends[0].get_texts()][:2] == ["train", "validation"]
+
+
+def test_damaged_occlusion_maps_are_named_with_their_fix(tmp_path, monkeypatch):
+    """results/explain/occlusion_examples.npz is git-ignored and written by explain: a damaged one
+    stops the figure with one line that says so, not a zipfile traceback."""
+    monkeypatch.setattr(config.Paths, "results", property(lambda self: tmp_path / "results"))
+    maps = tmp_path / "results" / "explain" / "occlusion_examples.npz"
+    maps.parent.mkdir(parents=True)
+    maps.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(files.ArtifactError, match=r"occlusion_examples\.npz: not a readable \.npz \(BadZipFile\)\. "
+                                                   r"Delete it: `filmgenre explain` writes it anew\.$"):
+        plots._occlusion_examples(["cnn"])

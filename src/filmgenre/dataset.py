@@ -8,7 +8,6 @@ film table, the decoded poster cache and the split, through ``load_processed`` a
 
 import sys
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,13 +199,13 @@ def load_processed(image_size: int = config.IMAGE_SIZE):
             f"`filmgenre prepare --source path/to/Multimodal_IMDB_dataset.zip --image-size {image_size}` first."
         )
     films = pd.read_csv(films_csv, dtype={"Id": str, "Overview": str, "split": str})
-    try:
-        with np.load(posters, allow_pickle=False) as cache:
-            return films, cache["ids"].astype(str), cache["images"]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
-        raise DatasetError(f"{files.relative(posters)}: not a readable poster cache ({type(error).__name__}). Delete it "
-                           f"and run `filmgenre prepare --source path/to/Multimodal_IMDB_dataset.zip --image-size "
-                           f"{image_size}` again.") from None
+    cache = read_poster_cache(posters, image_size)
+    return films, cache["ids"].astype(str), cache["images"]
+
+
+def read_poster_cache(path: Path, image_size: int) -> dict[str, np.ndarray]:
+    return files.read_npz(path, ("ids", "images"), fix=f"Delete it and run `filmgenre prepare --source "
+                          f"path/to/Multimodal_IMDB_dataset.zip --image-size {image_size}` again.")
 
 
 def cached_posters(ids, image_size: int = config.IMAGE_SIZE) -> dict[str, np.ndarray]:
@@ -214,8 +213,6 @@ def cached_posters(ids, image_size: int = config.IMAGE_SIZE) -> dict[str, np.nda
     cache = processed_paths(image_size)["posters"]
     if not cache.exists():
         return {}
-    with np.load(cache) as arrays:
-        row_of = {film_id: row for row, film_id in enumerate(arrays["ids"].astype(str))}
-        wanted = [film_id for film_id in ids if film_id in row_of]
-        images = arrays["images"]
-        return {film_id: images[row_of[film_id]] for film_id in wanted}
+    arrays = read_poster_cache(cache, image_size)
+    row_of = {film_id: row for row, film_id in enumerate(arrays["ids"].astype(str))}
+    return {film_id: arrays["images"][row_of[film_id]] for film_id in ids if film_id in row_of}

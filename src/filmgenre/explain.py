@@ -26,7 +26,6 @@ git-ignored because it is derived from the posters.
 
 import functools
 import time
-import zipfile
 from typing import Sequence
 
 import numpy as np
@@ -259,13 +258,12 @@ def kept_examples(npz, replaced: Sequence[str], log) -> dict:
     git-ignored and derived, so a damaged one is dropped with one line, not a traceback."""
     if not npz.exists():
         return {}
-    try:
-        with np.load(npz, allow_pickle=False) as kept:
-            return {key: kept[key] for key in kept.files if key.split("/")[0] not in replaced}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        log(f"{artifacts.relative(npz)}: not a readable .npz ({type(error).__name__}); written anew with these models' "
-            "maps only (`filmgenre explain --posters NAME` adds another's).")
+    kept, problem = files.npz_arrays(npz)
+    if problem:
+        log(f"{artifacts.relative(npz)}: {problem}; written anew with these models' maps only "
+            "(`filmgenre explain --posters NAME` adds another's).")
         return {}
+    return {key: maps for key, maps in kept.items() if key.split("/")[0] not in replaced}
 
 
 def run(posters: Sequence[str] | None = None, texts: Sequence[str] | None = None, occlusion_films: int = 200,

@@ -1,10 +1,11 @@
-"""Atomic writes, checked JSON reads and hashes: an interrupted run never leaves a half-written
-result, and a damaged one read back is named with its fix, not a traceback.
+"""Atomic writes, checked JSON and .npz reads and hashes: an interrupted run never leaves a
+half-written result, and a damaged one read back is named with its fix, not a traceback.
 
 Every result file is written beside its target under a temporary name and moved into
 place with ``os.replace``, which is atomic on POSIX file systems. A JSON file is read back
 through ``read_json``: one that does not parse (cut short, edited, overwritten) raises
-``ArtifactError`` with one line naming the file and what rebuilds it.
+``ArtifactError`` with one line naming the file and what rebuilds it; an ``.npz`` cache through
+``read_npz`` (or ``npz_arrays``, for a caller that rebuilds it itself).
 """
 
 import contextlib
@@ -12,7 +13,10 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from filmgenre import FilmgenreError, config
 
@@ -82,6 +86,27 @@ def read_json(path: Path | str, fix: str | None = None, default=None) -> dict:
     if not isinstance(data, dict):
         raise ArtifactError(f"{relative(path)}: a JSON {type(data).__name__}, not an object. {fix}")
     return data
+
+
+def npz_arrays(path: Path | str, keys=()) -> tuple[dict | None, str | None]:
+    """Every array of the ``.npz`` at ``path`` (read into memory, the file closed) and ``None``, or
+    ``None`` and what is wrong with the file: unreadable, or without one of ``keys``."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        return None, f"not a readable .npz ({type(error).__name__})"
+    if any(key not in arrays for key in keys):
+        return None, f"holds {sorted(arrays)}, not {' and '.join(keys)}"
+    return arrays, None
+
+
+def read_npz(path: Path | str, keys=(), fix: str = "Delete it: the stage that writes it makes it anew.") -> dict:
+    """``npz_arrays``, or ``ArtifactError`` naming the file, what is wrong and ``fix``."""
+    arrays, problem = npz_arrays(path, keys)
+    if problem:
+        raise ArtifactError(f"{relative(path)}: {problem}. {fix}")
+    return arrays
 
 
 def merge_json(target: Path | str, section: str, values: dict) -> dict:

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from filmgenre import config, dataset, explain_tables, figure_index, posters, rawdata, tables  # noqa: E402
+from filmgenre import config, dataset, explain_tables, figure_index, files, posters, rawdata, tables  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
 figure_index.watch(__file__)  # the results files each function below reads are noted for its figure
@@ -274,14 +274,14 @@ def _occlusion_examples(models) -> dict:
     if not path.exists():
         return {}
     found = {}
-    with np.load(path) as arrays:
-        for name in models:
-            if f"{name}/maps" not in arrays.files:
-                continue
-            ids, maps = arrays[f"{name}/ids"].astype(str), arrays[f"{name}/maps"]
-            images = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
-            if len(images) == len(ids):
-                found[name] = (ids, arrays[f"{name}/genres"], maps, images)
+    arrays = files.read_npz(path, fix="Delete it: `filmgenre explain` writes it anew.")
+    for name in models:
+        if f"{name}/maps" not in arrays:
+            continue
+        ids, maps = arrays[f"{name}/ids"].astype(str), arrays[f"{name}/maps"]
+        images = dataset.cached_posters(ids, maps.shape[1])  # the posters at the size the model saw
+        if len(images) == len(ids):
+            found[name] = (ids, arrays[f"{name}/genres"], maps, images)
     return found
 
 

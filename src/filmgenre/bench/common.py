@@ -14,7 +14,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from filmgenre import config, dataset, inputs, registry, train
+from filmgenre import FilmgenreError, config, inputs, registry, train
 
 QUICK_FILMS = 128  # two batches of 64: enough to exercise every pipeline, too few to time anything
 INFERENCE_BATCH = 256
@@ -190,7 +190,7 @@ def missing_data(spec) -> str | None:
         return reason
     try:
         inputs.load(spec, "train", limit=1)
-    except (dataset.DatasetError, ImportError) as error:
+    except (FilmgenreError, ImportError) as error:  # not prepared, or a damaged cache
         return str(error)
     return None
 

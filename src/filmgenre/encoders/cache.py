@@ -14,7 +14,6 @@ import ast
 import hashlib
 import sys
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -90,13 +89,10 @@ def films_to_encode(reads: str) -> tuple[np.ndarray, np.ndarray]:
 
 def check_cache(path: Path, encoder: Encoder, ids: np.ndarray) -> tuple[np.ndarray | None, str | None]:
     """The cached vectors of ``ids`` (in order) and ``None``, or ``None`` and why the file is unusable."""
-    try:
-        with np.load(path, allow_pickle=False) as cache:
-            if {"ids", "features"} - set(cache.files):
-                return None, f"holds {sorted(cache.files)}, not ids and features"
-            cached_ids, vectors = cache["ids"], cache["features"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        return None, f"not a readable .npz ({type(error).__name__})"
+    cache, problem = files.npz_arrays(path, ("ids", "features"))
+    if problem:
+        return None, problem
+    cached_ids, vectors = cache["ids"], cache["features"]
     if cached_ids.dtype.kind != "U" or vectors.dtype != np.float32:
         return None, f"ids of dtype {cached_ids.dtype} and vectors of {vectors.dtype}, not str and float32"
     if vectors.shape[1:] != tuple(encoder.shape):
