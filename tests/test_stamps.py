@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import os
+import time
 
 from filmgenre import registry, stamps
 
@@ -68,3 +70,32 @@ def second(x):
     module.write_text(source.replace("x * 2", "x * 3"))
     assert stamps.definition_digest(module, "second") != before["second"]
     assert stamps.definition_digest(module, "first") == before["first"]
+
+
+def test_an_edit_reverted_before_anything_rebuilt_rebuilds_nothing(trainable, monkeypatch):
+    """`make -n all` writes the key of an edit being tried; reverting it brings the key back to what
+    the model was built from, and its stamp is dated before the model again. Had the model been
+    retrained with the edit, reverting it retrains it."""
+    stamps.write_keys(log=lambda *_: None)
+    stamp, model = trainable / "models" / "keys" / "cnn.json", registry.model_path("cnn")
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"trained")
+    now = time.time()
+    os.utime(stamp, (now - 100, now - 100))
+    os.utime(model, (now - 50, now - 50))  # trained after its stamp: up to date
+    spec = registry.MODELS["cnn"]
+    monkeypatch.setitem(registry.MODELS, "cnn", dataclasses.replace(spec, epochs=3))
+    assert stamps.write_keys(log=lambda *_: None) == ["model cnn"] and stamp.stat().st_mtime > model.stat().st_mtime
+
+    monkeypatch.setitem(registry.MODELS, "cnn", spec)  # reverted
+    lines = []
+    assert stamps.write_keys(log=lines.append) == []
+    assert lines == ["keys: model cnn: entry changed, back to what models/cnn.keras was built from (nothing rebuilds)"]
+    assert stamp.stat().st_mtime < model.stat().st_mtime
+
+    monkeypatch.setitem(registry.MODELS, "cnn", dataclasses.replace(spec, epochs=3))
+    stamps.write_keys(log=lambda *_: None)
+    edited = stamp.stat().st_mtime
+    os.utime(model, (edited, edited))  # retrained with the edit
+    monkeypatch.setitem(registry.MODELS, "cnn", spec)
+    assert stamps.write_keys(log=lambda *_: None) == ["model cnn"] and stamp.stat().st_mtime > model.stat().st_mtime

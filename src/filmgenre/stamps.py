@@ -12,10 +12,16 @@ Code is read as syntax with docstrings left out, so comments and prose do not co
 and the Makefile's targets depend on those stamps: adding or changing one model retrains
 that model alone, and `make -n all` lists exactly what would rebuild. The key of the list
 of models (``models/keys/registry.json``) makes evaluate run again when a model leaves.
+
+A stamp also remembers the key its target (the model, or the encoder's ``.encoded`` mark) was
+last built from: an edit tried and reverted before anything rebuilt (`make -n all` in between
+writes the tried key) brings the key back to it, and the stamp is then dated just before
+the target, so `make` rebuilds nothing.
 """
 
 import ast
 import json
+import os
 from pathlib import Path
 
 from filmgenre import config, dataset, files, inputs, registry
@@ -106,6 +112,16 @@ def current_parts(stamp: str) -> dict:
     return {"models": files.digest(sorted(registry.MODELS))}
 
 
+def built_target(stamp: str) -> Path | None:
+    """The file `make` builds from a stamp (the Makefile's rules), or None for the registry's."""
+    kind, _, name = stamp.partition(" ")
+    if kind == "model":
+        return registry.model_path(name)
+    if kind == "encoder":
+        return config.paths().processed / f"{name}.encoded"
+    return None
+
+
 def write_keys(log=print) -> list[str]:
     """Write every stamp whose key changed (and only those: `make` compares their times); one line
     per change saying what changed. Returns the stamps written."""
@@ -126,7 +142,17 @@ def write_keys(log=print) -> list[str]:
             why = f"{', '.join(changed)} changed"
         else:
             why = "no key recorded yet"
-        files.write_json(path, {"key": files.digest(parts), "parts": parts})
+        key, target = files.digest(parts), built_target(stamp)
+        built = recorded.get("built") if isinstance(recorded, dict) else None
+        if target is not None and target.exists() and isinstance(recorded, dict) \
+                and target.stat().st_mtime >= path.stat().st_mtime:
+            built = recorded.get("key")  # the target is up to date with the key being replaced
+        files.write_json(path, {"key": key, "parts": parts} | ({"built": built} if built else {}))
+        if built == key and target is not None and target.exists():
+            built_at = target.stat().st_mtime
+            os.utime(path, (built_at - 1, built_at - 1))
+            log(f"keys: {stamp}: {why}, back to what {files.relative(target)} was built from (nothing rebuilds)")
+            continue
         written.append(stamp)
         log(f"keys: {stamp}: {why}")
     return written
