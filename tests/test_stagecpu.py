@@ -1,6 +1,7 @@
 """The old-vs-new stage benchmark: its plan comes from the Makefile, its totals count added stages apart."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,9 +14,9 @@ ZIP = Path("/data/Multimodal_IMDB_dataset.zip")
 
 
 def test_the_plan_is_make_alls_stages_in_order_without_installing(tmp_path):
-    # planned in an export of HEAD, as the bench plans its commits: `make -n` in the working tree
+    # planned in a clone of HEAD, as the bench plans its commits: `make -n` in the working tree
     # would write its build keys there (the keys line runs under -n)
-    commands = stagecpu.stage_commands(stagecpu.export("HEAD", tmp_path / "tree"), ZIP)
+    commands = stagecpu.stage_commands(stagecpu.clone("HEAD", tmp_path / "tree"), ZIP)
     labels = [stagecpu.label(command) for command in commands]
     assert labels[0] == "prepare 64" and labels[-4:] == ["evaluate", "explain", "report", "diff"]
     assert {"train cnn", "train lstm", "train glove_lstm"} <= set(labels) and "train poster_cnn" not in labels
@@ -23,14 +24,21 @@ def test_the_plan_is_make_alls_stages_in_order_without_installing(tmp_path):
     assert ["--source", str(ZIP)] == commands[0][4:6]
 
 
-def test_a_trees_results_can_be_restored_as_committed(tmp_path):
-    """Before a probed run's report stage the bench puts the commit's committed results back."""
-    tree = stagecpu.export("HEAD", tmp_path / "tree")
+def test_a_tree_is_a_clone_at_its_commit_and_its_results_can_be_restored_as_committed(tmp_path):
+    """Runs in the tree record the commit they ran (the old report stops on a run without one); before
+    a probed run's report stage the bench puts the commit's committed results back."""
+    from filmgenre import train
+
+    old = subprocess.run(["git", "rev-parse", "HEAD~1"], cwd=config.ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    tree = stagecpu.clone(old, tmp_path / "tree")
+    assert subprocess.run(["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True).stdout.strip() == old
+    assert train.git_commit(tree) == old  # what the tree's runs record in train.json
     metrics = tree / "results" / "metrics.json"
     committed = metrics.read_bytes()
     metrics.write_text("{}")  # what a probed evaluate leaves
     (tree / "README.md").write_text("changed")
-    stagecpu.export("HEAD", tree, "results")
+    stagecpu.restore(tree, "results")
     assert metrics.read_bytes() == committed and (tree / "README.md").read_text() == "changed"  # results/ only
 
 

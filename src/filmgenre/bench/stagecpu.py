@@ -5,7 +5,7 @@ a stage asks for barely depend on the machine's load. So the two commits are com
 running their stages side by side in one process on one machine, alternating between the
 commits, and the ratio new / old is the figure.
 
-Each commit is exported (``git archive``) into a scratch folder that becomes the project
+Each commit is cloned (``git clone --shared``) into a scratch folder that becomes the project
 root of its commands (``FILMGENRE_ROOT``, its own ``src`` first on ``PYTHONPATH``): nothing
 of this checkout's data, models or results is touched. Its stages are read from its own
 Makefile (``make -n all``), so a stage that another change adds is measured as its own row
@@ -46,13 +46,18 @@ SPECS_SCRIPT = ("import json\ntry:\n    from filmgenre.registry import MODELS\n"
                 "print(json.dumps({n: [s.epochs, s.patience] for n, s in MODELS.items()}))")
 
 
-def export(commit: str, folder: Path, *paths: str) -> Path:
-    """The files of ``commit`` (as committed: no uncommitted change), or only those under ``paths``, in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=bool(paths))
-    archive = subprocess.run(["git", "archive", "--format=tar", commit, *paths], cwd=config.ROOT, capture_output=True,
-                             check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+def clone(commit: str, folder: Path) -> Path:
+    """A clone of this repository checked out at ``commit`` (as committed: no uncommitted change), its
+    objects shared, not copied: a tree like a user's fresh clone, whose runs record the commit they ran
+    (a bare export has no git, and f7e8774's report stops on a run with no commit)."""
+    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(config.ROOT), str(folder)], check=True)
+    subprocess.run(["git", "-C", str(folder), "checkout", "-q", "--detach", commit], check=True)
     return folder
+
+
+def restore(tree: Path, *paths: str) -> None:
+    """Put ``paths`` of a cloned tree back as its commit has them."""
+    subprocess.run(["git", "-C", str(tree), "checkout", "-q", "HEAD", "--", *paths], check=True)
 
 
 def stage_commands(tree: Path, data: Path) -> list[list[str]]:
@@ -163,7 +168,7 @@ def bench_stages(old: str, data: Path | str, new: str = "HEAD", full: bool = Fal
     log_path.unlink(missing_ok=True)
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="filmgenre-stages-") as folder:
-        trees = {name: export(commit, Path(folder) / name) for name, commit in commits.items()}
+        trees = {name: clone(commit, Path(folder) / name) for name, commit in commits.items()}
         plans = {name: stage_commands(tree, data) for name, tree in trees.items()}
         specs = {name: model_specs(tree) for name, tree in trees.items()}
         rows = {name: [] for name in trees}
@@ -171,10 +176,10 @@ def bench_stages(old: str, data: Path | str, new: str = "HEAD", full: bool = Fal
         for pair in itertools.zip_longest(*(plans[name] for name in trees)):  # alternated, stage by stage
             for name, command in zip(trees, pair):
                 if command is not None and label(command) == "report" and not full:
-                    # probed trainings leave models trained for an epoch or two, whose fusion may take members
+                    # probed trainings leave models trained for three epochs, whose fusion may take members
                     # without seed runs (an old report stops there): the documents read only results/, so
                     # they render the commit's committed results, at the same cost
-                    export(commits[name], trees[name], "results")
+                    restore(trees[name], "results")
                 if command is not None:
                     rows[name].append(measure(trees[name], command, specs[name], full, log_path))
                     log(f"  {name} {rows[name][-1]['stage']}: {rows[name][-1]['cpu_seconds']:,.0f} CPU s, "
@@ -190,7 +195,7 @@ def write_section(old: str, new: str, data: Path, full: bool, commits: dict, row
         "command": f"filmgenre bench --stages {old} --data {data}" + (" --full" if full else ""),
         "note": "CPU seconds (user + system of each stage's process tree) and wall seconds of every stage "
                 "`make all` runs, for two commits side by side on one machine, alternating stage by stage, "
-                "each in a scratch export of its commit (install excluded). "
+                "each in a scratch clone of its commit (install excluded). "
                 + ("Every stage ran in full." if full else
                    f"Training stages are estimated from a run of {PROBE_EPOCHS} epochs (its CPU seconds + "
                    "its median epoch after the first, from its train.json, x the epochs left of those its "
