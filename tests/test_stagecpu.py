@@ -109,3 +109,11 @@ def test_a_probe_that_wrote_no_train_json_of_its_own_is_an_error(tmp_path):
         {"cpu_seconds_per_epoch_all": [1.0] * 40, "seconds_per_epoch_all": [1.0] * 40}))
     with pytest.raises(RuntimeError, match="wrote no train.json of its own"):
         stagecpu.steady_epoch(tree / "results" / "head" / "train.json", 3)
+
+
+def test_the_estimate_replayed_on_a_full_run_takes_its_first_epochs_and_their_steady_epoch():
+    summary = {"cpu_seconds_total": 100.0, "cpu_seconds_per_epoch_all": [20.0, 4.0, 6.0, 10.0, 10.0, 10.0]}
+    # up to 3 epochs: 100 - 30 = 70; steady epoch of [20, 4, 6]: 5; 3 epochs left
+    assert stagecpu.replayed_estimate(summary) == 70.0 + 5.0 * 3
+    short = {"cpu_seconds_total": 30.0, "cpu_seconds_per_epoch_all": [20.0, 4.0]}
+    assert stagecpu.replayed_estimate(short) == 30.0  # a run no longer than the probe is its own estimate

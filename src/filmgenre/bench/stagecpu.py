@@ -125,14 +125,28 @@ def measure(tree: Path, command: list[str], specs: dict, full: bool, log_path: P
             "wall_seconds": round(probe["seconds"] + wall_per_epoch * left, 1)}
 
 
+def steady(epoch_seconds: list[float]) -> float:
+    """A steady epoch's seconds: the median of the epochs after the first (which also traces the model)."""
+    return float(np.median(epoch_seconds[1:] or epoch_seconds))
+
+
 def steady_epoch(train_json: Path, epochs: int) -> tuple[float, float]:
-    """CPU and wall seconds of a steady epoch of the ``epochs``-epoch run that wrote ``train_json``:
-    the median of its epochs after the first (the first also traces the model's functions)."""
+    """CPU and wall seconds of a steady epoch of the ``epochs``-epoch run that wrote ``train_json``."""
     summary = files.read_json(train_json, default={})
     cpu, wall = summary.get("cpu_seconds_per_epoch_all", []), summary.get("seconds_per_epoch_all", [])
     if len(cpu) != epochs:  # the committed train.json of the full run, not the probe's
         raise RuntimeError(f"{train_json}: the {epochs}-epoch probe wrote no train.json of its own")
-    return float(np.median(cpu[1:] or cpu)), float(np.median(wall[1:] or wall))
+    return steady(cpu), steady(wall)
+
+
+def replayed_estimate(summary: dict) -> float:
+    """The probe's estimate of a full run's training CPU seconds, replayed on that run's ``train.json``:
+    the run's CPU seconds up to ``PROBE_EPOCHS`` (its total less its later epochs) + the steady epoch of
+    those first epochs x the epochs left. Against ``cpu_seconds_total`` it measures the estimator's error
+    without another run (start-up is in neither)."""
+    epochs = summary["cpu_seconds_per_epoch_all"]
+    probe_cpu = summary["cpu_seconds_total"] - sum(epochs[PROBE_EPOCHS:])
+    return probe_cpu + steady(epochs[:PROBE_EPOCHS]) * max(0, len(epochs) - PROBE_EPOCHS)
 
 
 def totals(rows: dict[str, list[dict]], old: str, new: str) -> dict:
