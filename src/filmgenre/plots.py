@@ -130,7 +130,7 @@ def false_positives(name: str = "lstm", min_films: int = 10):
     not one of their genres. Counts, not shares, so a genre weighs by its films."""
     table = tables.false_positives(name, min_films)
     figure, axis = plt.subplots(figsize=(7.0, 2.8))
-    sns.heatmap(table, ax=axis, cmap="rocket_r", annot=True, fmt="d", annot_kws={"size": 8},
+    sns.heatmap(table, ax=axis, cmap="rocket_r", annot=True, fmt="d", annot_kws={"size": SMALLEST},
                 cbar_kws={"label": "films", "shrink": 0.8}, linewidths=0.3, linecolor="white",
                 xticklabels=True, yticklabels=True, mask=table == 0)
     axis.grid(False)  # the theme's grid would cross the empty cells
