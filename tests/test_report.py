@@ -173,6 +173,34 @@ def test_prose_numbers_agree_with_the_tables_they_describe(rendered):
     assert most and abs(int(most[1]) + 100 * change / _number(leads[1])) <= 1
 
 
+def test_a_rank_beside_a_macro_claim_is_the_rank_by_macro_f1(rendered):
+    """The gmu's macro-F1 loss to the late fusion comes with where its reported run ranks among its
+    seeds: by macro-F1, which can differ from its micro-F1 rank (best of 4 by one, worst by the other)."""
+    text = _text(rendered)
+    said = re.search(r"the gmu by [+-]\d\.\d{3} \[[^]]*\] in macro-F1 \(over all genres with a test film: "
+                     r"([+-]\d\.\d{3}) between seed means.*?its reported run is the (\w+) of its (\d) in macro-F1", text)
+    rank, runs = seed_tables.seed_rank("gmu", "f1_macro")
+    gap = seed_tables.seed_gap("gmu", "fusion", "f1_macro")["mean"]
+    assert said and _number(said[1]) == round(gap, 3)
+    assert (said[2], int(said[3])) == ({1: "best", runs: "worst"}.get(rank, said[2]), runs)
+
+
+def test_the_compute_paragraph_quotes_the_bench(rendered):
+    """Each speed figure of the Compute paragraph is results/bench.json's, as the paragraph rounds it."""
+    text, bench = _text(rendered), tables.bench()
+    said = re.search(r"feeds (\d+) times the images per second of decoding every JPEG each epoch, and a CNN epoch "
+                     r"fed by it takes (\d\.\d\d) times as long .*? makes an LSTM epoch (\d\.\d) times faster .*?"
+                     r"\((\d+) and (\d+) CPU s for all films\)", text)
+    assert said, "the Compute paragraph's figures"
+    assert [float(v) for v in said.groups()] == [
+        round(bench["poster_pipeline"]["cached_vs_course"]), round(bench["input_overhead"]["ratio"], 2),
+        round(bench["lstm"]["fixed_vs_bucketed"], 1), round(bench["encode"]["effnet_lite0"]["cpu_seconds"]),
+        round(bench["encode"]["minilm_l6"]["cpu_seconds"])]
+    epochs = {row["variant"]: row["median"] for row in bench["xla"]["rows"] if row["model"] == "cnn"}
+    xla = re.search(r"XLA made an epoch (\d+\.\d) times slower", text)
+    assert xla and float(xla[1]) == round(epochs["xla"] / epochs["as_trained"], 1)
+
+
 def test_the_report_uses_one_minus_sign_and_one_percent_style(rendered):
     text = " ".join(page.extract_text() for page in pypdf.PdfReader(rendered.outputs["pdf"]).pages)
     assert not re.search(r"(?<![\w-])-\d", text), "a hyphen used as a minus sign"
