@@ -188,7 +188,7 @@ def test_a_rank_beside_a_macro_claim_is_the_rank_by_macro_f1(rendered):
 def test_the_compute_paragraph_quotes_the_bench(rendered):
     """Each speed figure of the Compute paragraph is results/bench.json's, as the paragraph rounds it."""
     text, bench = _text(rendered), tables.bench()
-    said = re.search(r"feeds (\d+) times the images per second of decoding every JPEG each epoch, and a CNN epoch "
+    said = re.search(r"feeds images (\d+) times as fast as decoding every JPEG each epoch, and a CNN epoch "
                      r"fed by it takes (\d\.\d\d) times as long .*? makes an LSTM epoch (\d\.\d) times faster .*?"
                      r"\((\d+) and (\d+) CPU s for all films\)", text)
     assert said, "the Compute paragraph's figures"
@@ -197,7 +197,7 @@ def test_the_compute_paragraph_quotes_the_bench(rendered):
         round(bench["lstm"]["fixed_vs_bucketed"], 1), round(bench["encode"]["effnet_lite0"]["cpu_seconds"]),
         round(bench["encode"]["minilm_l6"]["cpu_seconds"])]
     epochs = {row["variant"]: row["median"] for row in bench["xla"]["rows"] if row["model"] == "cnn"}
-    xla = re.search(r"XLA made an epoch (\d+\.\d) times slower", text)
+    xla = re.search(r"XLA multiplied an epoch's CPU time by (\d+\.\d)", text)
     assert xla and float(xla[1]) == round(epochs["xla"] / epochs["as_trained"], 1)
 
 
