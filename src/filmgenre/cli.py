@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time `make all` end to end in a fresh clone of this repository (about 45 minutes)")
     bench.add_argument("--stages", metavar="OLD_COMMIT",
                        help="CPU seconds of every `make all` stage of OLD_COMMIT and of HEAD, side by side "
-                       "(each training estimated from a 3-epoch run unless --full; with --full about 35 minutes on 2 cores)")
+                       "(each training estimated from a 3-epoch run, about 14 minutes on 2 cores; with --full every "
+                       "training runs to its end, about 35 minutes)")
     bench.add_argument("--full", action="store_true", help="with --stages: run every training to its end")
     bench.add_argument("--data", default=str(config.paths().default_source),
                        help="the dataset zip for --make-all and --stages (default: %(default)s)")
