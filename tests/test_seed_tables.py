@@ -56,3 +56,20 @@ def test_the_late_fusion_gain_counts_the_reported_run_and_each_other_seed(record
     assert seed_tables.late_fusion_gain() is None and seed_tables.seed_scores("fusion") is None
     seeds.pop("late_fusion")
     assert seed_tables.late_fusion_gain() is None
+
+
+def test_the_seed_table_shows_metrics_jsons_reported_run_and_the_spread_over_all_runs(recorded):
+    """A model retrained after `filmgenre seeds` ran changes metrics.json only: the table follows it
+    (an older seeds.json copied the reported run, which went stale)."""
+    seeds, metrics = recorded
+    for name in ("text", "poster"):
+        for run in seeds["models"][name]["runs"]:
+            run |= {"test": {"f1_micro": run["test"]["f1_micro"], "f1_macro": 0.4}, "test_macro_rule": {"f1_macro": 0.5}}
+        metrics["models"][name] |= {"test": {"f1_micro": metrics["models"][name]["test"]["f1_micro"], "f1_macro": 0.1},
+                                    "test_macro_rule": {"f1_macro": 0.2}}
+    seeds["models"]["text"]["single_run"] = {"seed": 42, "test": {"f1_micro": 0.99}}  # a stale copy, ignored
+    table = seed_tables.seed_table()
+    assert list(table.index) == ["text", "poster"]  # "new" has no other seeds
+    assert table.loc["text", "micro-F1: reported run"] == "0.630" and table.loc["text", "micro-F1: all runs"] == "0.620 ± 0.010"
+    assert table.loc["poster", "macro-F1: all runs"] == "0.300 ± 0.173"  # 0.1, 0.4, 0.4
+    assert table.loc["text", "macro-F1, macro rule: reported run"] == "0.200" and table.loc["text", "runs"] == 3

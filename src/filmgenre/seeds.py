@@ -170,10 +170,7 @@ def run(names: Sequence[str] | None = None, seeds: Sequence[int] = SEEDS, epochs
         variant = name + (CLASS_WEIGHT if class_weight else "")
         entry = record["models"].setdefault(variant, {"runs": []})
         entry.update(model=name, class_weight=class_weight)  # what the variant is, for readers of the file
-        if name in metrics.get("models", {}):  # the reported run, as metrics.json has it now
-            single = metrics["models"][name]
-            entry["single_run"] = {"seed": config.SEED} | {
-                section: {m: single[section][m] for m in REPORTED[section]} for section in REPORTED}
+        entry.pop("single_run", None)  # an older copy of the reported run: metrics.json holds it, and stays current
         for seed in seeds:
             if any(run["seed"] == seed for run in entry["runs"]):
                 log(f"{variant} seed {seed}: already recorded, skipped")
