@@ -95,19 +95,6 @@ def test_a_damaged_result_names_the_file_and_the_fix(project, name, read):
                                  f"one (`git checkout results/{name}`), or delete it and rerun the stage that writes it.")
 
 
-def test_bench_rows_list_measured_variants_and_stage_cpu_seconds(project):
-    measured = {"model": "cnn", "variant": "xla", "xla": True, "unit": "cpu seconds/epoch", "median": 9.0,
-                "runs": [8.0, 9.0, 10.0]}
-    bench = {"xla": {"rows": [measured, {"model": "lstm", "variant": "xla", "status": "not supported"}]},
-             "stages": {"rows": {"old": [{"stage": "train cnn", "how": "measured", "cpu_seconds": 400.0}]}}}
-    (project / "results").mkdir()
-    (project / "results" / "bench.json").write_text(json.dumps(bench))
-    rows = tables.bench_rows().set_index("figure")
-    assert rows.loc["model=cnn, variant=xla, xla=True", "median"] == 9.0
-    assert rows.loc["model=cnn, variant=xla, xla=True", "runs"] == 3
-    assert rows.loc["model=lstm, variant=xla", "unit"] == "not supported"
-    assert rows.loc["old: train cnn (measured)", "median"] == 400.0
-
 def test_the_results_table_shows_every_model_grouped_with_its_intervals_and_seeds():
     table = tables.results_with_intervals().set_index("model")
     recorded = tables.metrics()["models"]

@@ -287,41 +287,6 @@ def goals_verdict() -> str:
     return "; ".join(parts) + "."
 
 
-def bench_rows() -> pd.DataFrame:
-    """Every measured figure of results/bench.json, one row each (median of the runs)."""
-    rows = []
-
-    def add(section, figure, median, unit, runs):
-        rows.append({"section": section, "figure": figure, "median": median, "unit": unit, "runs": runs})
-
-    for section, content in bench().items():
-        if section == "prepare":
-            for size, entry in content.items():
-                add(section, f"decode + resize all posters, {size}", entry["decode_resize_seconds"], "s", 1)
-        elif section == "train":
-            for model, entry in content.items():
-                add(section, f"{model}, full run", entry["seconds_per_epoch"], "s/epoch (median)", entry["epochs_run"])
-        elif section == "stages":  # CPU seconds of each make-all stage, per commit
-            for commit, stages in content["rows"].items():
-                for row in stages:
-                    add(section, f"{commit}: {row['stage']} ({row['how']})", row["cpu_seconds"], "CPU s", 1)
-        elif isinstance(content.get("rows"), list):  # variants, measured or not (e.g. "no GPU")
-            for row in content["rows"]:
-                variant = ", ".join(f"{k}={v}" for k, v in row.items()
-                                    if k in {"model", "variant", "mixed_precision", "xla"})
-                if "median" in row:
-                    add(section, variant, row["median"], row["unit"], len(row["runs"]))
-                else:
-                    add(section, variant, None, row.get("status", ""), 0)
-        else:
-            for name, row in content.get("rows", {}).items():
-                if "median" in row:
-                    add(section, name, row["median"], row["unit"], len(row.get("runs", [])))
-                else:
-                    add(section, name, None, row.get("status", ""), 0)
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------- uncertainty (issue 11)
 MINUS = "\u2212"  # one minus sign in every number the documents print, never a hyphen
 
