@@ -12,12 +12,12 @@ METRICS = json.loads((config.ROOT / "results" / "metrics.json").read_text())
 
 def test_comparison_has_every_model_and_baseline_with_its_metrics():
     frame = tables.comparison()
-    assert set(frame["model"]) == set(METRICS["models"])
-    row = frame.set_index("model").loc["prior"]
+    assert set(frame.index) == set(METRICS["models"]) and frame.index.name == "model"
+    row = frame.loc["prior"]
     assert row["micro-F1"] == METRICS["models"]["prior"]["test"]["f1_micro"]
     assert row["micro-F1 @0.5"] == METRICS["models"]["prior"]["test_at_0.5"]["f1_micro"]
     assert list(frame["kind"]).index("model") > list(frame["kind"]).index("baseline")  # baselines first
-    trained_by = frame.set_index("model")["trained by"]  # make all does not train the extras: marked
+    trained_by = frame["trained by"]  # make all does not train the extras: marked
     assert trained_by["poster_cnn"] == "make extras" and trained_by["cnn"] == "make all"
 
 

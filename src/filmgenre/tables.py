@@ -78,7 +78,8 @@ def comparison(section: str = "test") -> pd.DataFrame:
             "trained by": "make extras" if name in config.EXTRA_MODELS else "make all",
         })
     order = {"baseline": 0, "model": 1, "derived": 2}
-    return pd.DataFrame(rows).sort_values(["kind", "micro-F1"], key=lambda c: c.map(order) if c.name == "kind" else c)
+    return (pd.DataFrame(rows).sort_values(["kind", "micro-F1"], key=lambda c: c.map(order) if c.name == "kind" else c)
+            .set_index("model"))  # a row's name is its model, not a position in metrics.json
 
 
 def constant_prediction(name: str = "prior") -> list[str]:
