@@ -116,3 +116,16 @@ def test_run_measured_reports_the_cpu_seconds_of_the_whole_process_tree(tmp_path
     grandchild = [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"]
     measured = common.run_measured(grandchild, tmp_path, tmp_path / "child.log")
     assert measured["cpu_seconds"] >= 0.3 and measured["seconds"] >= 0.3
+
+
+def test_run_measured_counts_a_process_the_command_leaves_running(tmp_path, monkeypatch):
+    """A grandchild started and never waited for (as a notebook kernel can be) is counted, and one
+    still running after the grace period is stopped rather than waited for."""
+    burn = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {}: pass"
+    orphan = [sys.executable, "-c", f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {burn.format(0.4)!r}])"]
+    measured = common.run_measured(orphan, tmp_path, tmp_path / "child.log")
+    assert measured["cpu_seconds"] >= 0.4 and measured["seconds"] >= 0.4
+    monkeypatch.setattr(common, "ORPHAN_GRACE", 0.5)
+    endless = [sys.executable, "-c", f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {burn.format(600)!r}])"]
+    measured = common.run_measured(endless, tmp_path, tmp_path / "child.log")
+    assert 0.4 <= measured["cpu_seconds"] and measured["seconds"] < 30

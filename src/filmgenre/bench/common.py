@@ -134,9 +134,35 @@ def training_data(name: str, settings: Settings, bucket_by_length: bool = True):
 # small process: on Linux a child inherits its parent's high-water mark through fork and
 # exec, so a child measured straight from the (large) bench process would report at least
 # the bench's own size. Children of this ~10 MB wrapper start from ~10 MB instead.
+#
+# A process the command leaves running (a notebook kernel shut down without being waited for, a
+# double fork) would be reparented to init and its CPU time never counted: the wrapper makes
+# itself their "subreaper" (Linux prctl), so they become its children, and reaps them after the
+# command, waiting up to ORPHAN_GRACE seconds before it stops those still running.
+ORPHAN_GRACE = 60
 PEAK_RSS_WRAPPER = """
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[2:])
+import ctypes, os, resource, signal, subprocess, sys, time
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except (AttributeError, OSError):  # not Linux: orphans go uncounted
+    pass
+code = subprocess.call(sys.argv[3:])
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:  # no child left
+        break
+    if pid == 0 and time.monotonic() > deadline:  # orphans still running: stop them, then reap them
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    os.kill(int(entry), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        deadline = float("inf")
+    elif pid == 0:
+        time.sleep(0.05)
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as report:
     report.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
@@ -148,7 +174,7 @@ def run_measured(command: list[str], cwd: Path, log_path: Path, env: dict | None
     """Run ``command`` to its end; its wall time, CPU seconds and the peak RSS of its process tree.
 
     CPU seconds are user + system of every process of the tree (``RUSAGE_CHILDREN`` sums
-    the finished descendants): the work asked of the machine, which contention barely
+    the finished descendants, orphans included: see ``PEAK_RSS_WRAPPER``): the work asked of the machine, which contention barely
     changes, unlike wall time. The peak is that of the largest single process of the tree,
     not a sum: the stages of the study run one at a time. Output goes to ``log_path``.
     """
@@ -156,7 +182,7 @@ def run_measured(command: list[str], cwd: Path, log_path: Path, env: dict | None
     with tempfile.TemporaryDirectory(prefix="filmgenre-rss-") as folder, open(log_path, "ab") as output:
         report = Path(folder) / "usage"
         started = time.perf_counter()
-        code = subprocess.call([sys.executable, "-c", PEAK_RSS_WRAPPER, str(report), *command],
+        code = subprocess.call([sys.executable, "-c", PEAK_RSS_WRAPPER, str(report), str(ORPHAN_GRACE), *command],
                                cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - started
         maxrss, cpu = report.read_text().split() if report.exists() else (0, 0.0)
