@@ -42,3 +42,13 @@ def test_cpu_speedups_take_the_later_idle_epochs_median_and_the_xla_multiple(pro
     assert (found["bfloat16_micro_f1"], found["float32_micro_f1"], found["xla_multiple"]) == (0.46, 0.48, 2.5)
     (project / "results" / "bench.json").write_text(json.dumps({}))
     assert set(bench_tables.cpu_speedups().values()) == {None}
+
+
+def test_the_whole_study_names_the_commits_it_was_measured_at(project):
+    stages = {"old": "f7e8774", "new": "HEAD", "commits": {"f7e8774": "f7e8774aaaa", "HEAD": "78e0eebbbbb"},
+              "totals": {"new_cpu_seconds_all_stages": 1567.9, "ratio_all_stages_new_to_old": 1.123}}
+    (project / "results").mkdir()
+    (project / "results" / "bench.json").write_text(json.dumps({"stages": stages}))
+    assert bench_tables.whole_study() == ("make all has not been timed end to end yet (`filmgenre bench --make-all`); "
+                                          "at 78e0eeb its stages took 1,568 CPU s, 1.123 × those of f7e8774 "
+                                          "(`filmgenre bench --stages f7e8774 --full`)")

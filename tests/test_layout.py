@@ -97,6 +97,7 @@ REPORT_MAY_IMPORT = {
     "plots": "the figures",
     "gates": "read_table: results/<model>/gate_per_genre.csv",
     "leakage": "named_genres: which genre names a word list contains (a text rule: no model, no data)",
+    "uncertainty": "cross_entropy: the training loss's formula, for the prior on dataset.json's counts (no model, no data)",
     "dataset": "plots: the cached posters of the occlusion figure, drawn only where the data is prepared",
     "posters": "plots: the original posters' header check, only where the dataset is on this machine",
     "rawdata": "plots: where the original posters are, only where the dataset is on this machine",

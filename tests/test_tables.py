@@ -167,3 +167,10 @@ def test_training_commits_are_the_runs_own_code_versions_shortened():
         full = tables.training(name)["git_commit"]
         assert full.startswith(short.split("+")[0]) and len(short.split("+")[0]) == 7
         assert short.endswith("+dirty") == full.endswith("+dirty")
+
+
+def test_the_priors_training_loss_is_the_mean_binary_entropy_of_the_training_frequencies(monkeypatch):
+    monkeypatch.setattr(tables, "dataset", lambda: {"split_counts": {"train": 4},
+                                                    "genre_counts": {"train": {"Drama": 1, "Western": 0}}})
+    entropy = -(0.25 * np.log(0.25) + 0.75 * np.log(0.75))  # Drama, on 1 of 4 films; Western (none) adds ~0
+    assert tables.prior_training_loss() == pytest.approx(entropy / 2, abs=1e-6)

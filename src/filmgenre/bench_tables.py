@@ -29,6 +29,28 @@ def cpu_speedups() -> dict:
     return found
 
 
+def whole_study() -> str:
+    """What the whole study costs, in words: `make all` timed end to end in a fresh clone (dated by
+    its commit), and the CPU seconds of its stages side by side with an older commit's."""
+    measured = bench()
+    whole, stages = measured.get("make_all"), measured.get("stages", {})
+    parts = []
+    if whole:
+        rows = whole["rows"]
+        parts.append(f"make all in a fresh clone at {whole['git_commit'][:7]} took {rows['wall_time']['median']:.1f} min "
+                     f"with a peak of {rows['peak_rss']['median']:,.0f} MiB (goal: {whole['goal_minutes']:.0f} min, "
+                     f"{whole['goal_peak_rss_mib']:,.0f} MiB), after {rows['install']['median']:.1f} min of installing")
+    else:
+        parts.append("make all has not been timed end to end yet (`filmgenre bench --make-all`)")
+    totals = stages.get("totals", {})
+    if "ratio_all_stages_new_to_old" in totals:
+        new, old = (stages["commits"][stages[side]][:7] for side in ("new", "old"))
+        parts.append(f"at {new} its stages took {totals['new_cpu_seconds_all_stages']:,.0f} CPU s, "
+                     f"{totals['ratio_all_stages_new_to_old']:.3f} × those of {old} "
+                     f"(`filmgenre bench --stages {stages['old']} --full`)")
+    return "; ".join(parts)
+
+
 def bench_rows() -> pd.DataFrame:
     """Every measured figure of results/bench.json, one row each (median of the runs)."""
     rows = []

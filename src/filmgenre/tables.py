@@ -159,6 +159,16 @@ def agreement(pair: str = "cnn_vs_lstm") -> dict:
     return metrics()["agreement"][pair]
 
 
+def prior_training_loss() -> float:
+    """The constant prior's cross-entropy on the training films it was fit on: what a model's
+    training loss must go below to have fit anything. The mean binary cross-entropy is linear in
+    the labels, so one row of the genres' training frequencies stands for all the training films."""
+    from filmgenre.uncertainty import cross_entropy
+
+    frequency = (genre_counts()["train"] / dataset()["split_counts"]["train"]).to_numpy()[None, :]
+    return cross_entropy(frequency, frequency)
+
+
 def genre_counts() -> pd.DataFrame:
     """Films per genre and split (rows: genres, most frequent first)."""
     counts = pd.DataFrame(dataset()["genre_counts"])
